@@ -1,0 +1,1 @@
+"""Activities act: each is a thin, named step over an adapter."""

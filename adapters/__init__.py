@@ -1,0 +1,1 @@
+"""Adapters: the only code that knows a wire protocol (SQL, SCIM, SendGrid)."""

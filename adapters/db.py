@@ -1,0 +1,300 @@
+"""PostgreSQL storage through SQLAlchemy 2 async + asyncpg.
+
+Every write is idempotent, because activities are retried: rows are keyed by business keys and
+written with ON CONFLICT, audit entries by the key of the activity attempt that wrote them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Row, and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from adapters.db_schema import (
+    access_grants,
+    audit_log,
+    documents,
+    email_outbox,
+    engagements,
+    engineers,
+    handover_sessions,
+    questions,
+)
+from domain.models import (
+    DocumentRecord,
+    EngineerState,
+    HandoverSession,
+    Phase,
+    Question,
+)
+from domain.spec import EngagementSpec
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def async_url(url: str) -> str:
+    """Accept postgres:// and postgresql:// URLs as well, and use the asyncpg driver."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError(f"not a PostgreSQL URL: {url.split('@')[-1]}")
+
+
+def create_engine(url: str) -> AsyncEngine:
+    return create_async_engine(async_url(url), pool_size=5, max_overflow=5, pool_pre_ping=True)
+
+
+def migrate_sync(url: str) -> None:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config.attributes["database_url"] = async_url(url)
+    command.upgrade(config, "head")
+
+
+async def migrate(url: str) -> None:
+    """Bring the schema to the newest Alembic revision (alembic runs its own event loop)."""
+    await asyncio.to_thread(migrate_sync, url)
+
+
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Start (or join) an embedded PostgreSQL from the pgserver package; returns its URL."""
+    import pgserver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir.resolve(), cleanup_mode="stop")
+    return async_url(server.get_uri())
+
+
+class EngagementStore:
+    """The engagement's records: the audit trail and evidence a client or an auditor can be shown."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def record_engagement(self, engagement_id: str, spec: EngagementSpec, at: datetime) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(engagements)
+                .values(
+                    engagement_id=engagement_id,
+                    contract_id=spec.contract_id,
+                    client_name=spec.client.name,
+                    engagement_type=spec.engagement_type.value,
+                    phase=Phase.AWAITING_NDA.value,
+                    nda_reference=spec.agreement.nda_reference,
+                    ip_assignment_clause=spec.agreement.ip_assignment_clause,
+                    spec=spec.model_dump(mode="json"),
+                    created_at=at,
+                    updated_at=at,
+                )
+                .on_conflict_do_nothing(index_elements=["engagement_id"])
+            )
+
+    async def record_phase(
+        self, engagement_id: str, phase: Phase, at: datetime, timeline: dict[str, datetime | None]
+    ) -> None:
+        allowed = {"nda_signed_at", "notice_given_at", "end_date", "closed_at"}
+        values: dict[str, Any] = {k: v for k, v in timeline.items() if k in allowed}
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(engagements)
+                .where(engagements.c.engagement_id == engagement_id)
+                .values(phase=phase.value, updated_at=at, **values)
+            )
+
+    async def save_engineer(self, engagement_id: str, engineer: EngineerState, at: datetime) -> None:
+        values = {
+            "name": engineer.spec.name,
+            "role": engineer.spec.role,
+            "production_access": engineer.spec.production_access,
+            "jurisdiction": engineer.spec.jurisdiction,
+            "check_status": engineer.check.value,
+            "scim_user_id": engineer.scim_user_id,
+            "removed_at": at if engineer.removed else None,
+            "updated_at": at,
+        }
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(engineers)
+                .values(engagement_id=engagement_id, email=engineer.email.lower(), **values)
+                .on_conflict_do_update(index_elements=["engagement_id", "email"], set_=values)
+            )
+
+    async def record_access_change(
+        self,
+        *,
+        engagement_id: str,
+        engineer_email: str,
+        granted: Sequence[str],
+        revoked: Sequence[str],
+        actor: str,
+        at: datetime,
+        evidence: dict[str, Any],
+    ) -> None:
+        """Record grants and revocations that the IAM has confirmed by read-back (the evidence)."""
+        email = engineer_email.lower()
+        async with self._engine.begin() as conn:
+            for group in granted:
+                await conn.execute(
+                    insert(access_grants)
+                    .values(
+                        engagement_id=engagement_id,
+                        engineer_email=email,
+                        group_name=group,
+                        granted_at=at,
+                        granted_by=actor,
+                        grant_evidence=evidence,
+                    )
+                    .on_conflict_do_nothing(
+                        index_elements=["engagement_id", "engineer_email", "group_name"],
+                        index_where=access_grants.c.revoked_at.is_(None),
+                    )
+                )
+            if revoked:
+                await conn.execute(
+                    update(access_grants)
+                    .where(
+                        and_(
+                            access_grants.c.engagement_id == engagement_id,
+                            access_grants.c.engineer_email == email,
+                            access_grants.c.group_name.in_(list(revoked)),
+                            access_grants.c.revoked_at.is_(None),
+                        )
+                    )
+                    .values(revoked_at=at, revoked_by=actor, revoke_evidence=evidence)
+                )
+
+    async def append_audit(
+        self, *, engagement_id: str, event_key: str, at: datetime, actor: str, action: str, details: dict[str, Any]
+    ) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(audit_log)
+                .values(
+                    engagement_id=engagement_id,
+                    event_key=event_key,
+                    at=at,
+                    actor=actor,
+                    action=action,
+                    details=details,
+                )
+                .on_conflict_do_nothing(index_elements=["event_key"])
+            )
+
+    async def save_document(self, engagement_id: str, record: DocumentRecord) -> None:
+        values = {
+            "location": record.location,
+            "delivered_at": record.delivered_at,
+            "delivered_by": record.delivered_by,
+        }
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(documents)
+                .values(engagement_id=engagement_id, name=record.name.value, **values)
+                .on_conflict_do_update(index_elements=["engagement_id", "name"], set_=values)
+            )
+
+    async def save_session(self, engagement_id: str, session: HandoverSession) -> None:
+        values = {
+            "title": session.title,
+            "starts_at": session.starts_at,
+            "duration_seconds": int(session.duration.total_seconds()),
+            "status": session.status,
+            "held_at": session.held_at,
+            "notes": session.notes,
+        }
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(handover_sessions)
+                .values(engagement_id=engagement_id, session_id=session.session_id, **values)
+                .on_conflict_do_update(index_elements=["engagement_id", "session_id"], set_=values)
+            )
+
+    async def save_question(self, engagement_id: str, question: Question) -> None:
+        values = {
+            "text": question.text,
+            "asked_by": question.asked_by,
+            "asked_at": question.asked_at,
+            "answer": question.answer,
+            "answered_by": question.answered_by,
+            "answered_at": question.answered_at,
+        }
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(questions)
+                .values(engagement_id=engagement_id, question_id=question.question_id, **values)
+                .on_conflict_do_update(index_elements=["engagement_id", "question_id"], set_=values)
+            )
+
+    # ------------------------------------------------------------ the email outbox
+
+    async def claim_message(self, values: dict[str, Any]) -> Row[Any]:
+        """Insert the message as pending unless its key exists; return the row as stored."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(email_outbox)
+                .values(state="pending", **values)
+                .on_conflict_do_nothing(index_elements=["message_key"])
+            )
+            row = (
+                await conn.execute(select(email_outbox).where(email_outbox.c.message_key == values["message_key"]))
+            ).one()
+            return row
+
+    async def mark_message(
+        self,
+        message_key: str,
+        *,
+        state: str,
+        provider: str,
+        provider_message_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(email_outbox)
+                .where(email_outbox.c.message_key == message_key)
+                .values(
+                    state=state,
+                    provider=provider,
+                    provider_message_id=provider_message_id,
+                    error=error,
+                    attempts=email_outbox.c.attempts + 1,
+                    sent_at=func.now() if state == "sent" else None,
+                )
+            )
+
+    # ------------------------------------------------------------ reads, for reports and tests
+
+    async def audit_entries(self, engagement_id: str) -> list[Row[Any]]:
+        async with self._engine.connect() as conn:
+            result = await conn.execute(
+                select(audit_log).where(audit_log.c.engagement_id == engagement_id).order_by(audit_log.c.entry_id)
+            )
+            return list(result.all())
+
+    async def grants(self, engagement_id: str) -> list[Row[Any]]:
+        async with self._engine.connect() as conn:
+            result = await conn.execute(
+                select(access_grants)
+                .where(access_grants.c.engagement_id == engagement_id)
+                .order_by(access_grants.c.grant_id)
+            )
+            return list(result.all())
+
+    async def outbox(self, engagement_id: str) -> list[Row[Any]]:
+        async with self._engine.connect() as conn:
+            result = await conn.execute(
+                select(email_outbox)
+                .where(email_outbox.c.engagement_id == engagement_id)
+                .order_by(email_outbox.c.created_at, email_outbox.c.message_key)
+            )
+            return list(result.all())

@@ -1,0 +1,1 @@
+"""Pure domain models and rules shared by workflows and activities: no I/O here."""

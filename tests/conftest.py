@@ -1,0 +1,135 @@
+"""Real peers for every test: PostgreSQL over asyncpg, the scim2-server SCIM service on loopback,
+and Temporal's time-skipping test server, all from the project's own dependencies."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from adapters.db import EngagementStore, async_url, create_engine, migrate, start_embedded_postgres
+from adapters.scim import ScimDirectory
+from tests.helpers import Harness
+
+BIN = Path(sys.executable).parent
+LOCAL_POSTGRES = "postgresql://127.0.0.1:5432/test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _reachable(url: str) -> bool:
+    try:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"), timeout=3)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
+@pytest_asyncio.fixture(scope="session")
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A fresh database for this run, on TEST_DATABASE_URL, the local server, or an embedded one."""
+    admin = os.environ.get("TEST_DATABASE_URL", LOCAL_POSTGRES)
+    if not await _reachable(admin):
+        admin = start_embedded_postgres(tmp_path_factory.mktemp("pgdata"))
+    admin = admin.replace("postgresql+asyncpg://", "postgresql://")
+    name = f"engagements_test_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    base, _, query = admin.partition("?")
+    url = async_url(base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else ""))
+    await migrate(url)
+    yield url
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def store(database_url: str) -> AsyncIterator[EngagementStore]:
+    engine = create_engine(database_url)
+    yield EngagementStore(engine)
+    await engine.dispose()
+
+
+class ScimServer:
+    """The real scim2-server on loopback; each test takes a tenant of its own."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [str(BIN / "scim2-server"), "--port", str(self.port), "--dynamic-tenants"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("scim2-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+    def tenant_url(self, tenant: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{tenant}"
+
+
+@pytest.fixture(scope="session")
+def scim_server() -> Iterator[ScimServer]:
+    server = ScimServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture
+async def tenant(scim_server: ScimServer) -> AsyncIterator[ScimDirectory]:
+    """A fresh tenant of the SCIM server, as the client's IAM owner sees it (groups pre-created)."""
+    directory = ScimDirectory(scim_server.tenant_url(f"t{uuid.uuid4().hex[:12]}"))
+    yield directory
+    await directory.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    environment = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+    )
+    yield environment
+    await environment.shutdown()
+
+
+@pytest_asyncio.fixture
+async def harness(
+    env: WorkflowEnvironment, store: EngagementStore, tenant: ScimDirectory, tmp_path: Path
+) -> AsyncIterator[Harness]:
+    async with Harness.running(env.client, store, tenant, tmp_path) as running:
+        yield running
+

@@ -1,0 +1,158 @@
+"""What the tests share: a sample spec, a running worker on a fresh task queue, and readers of the
+real peers' state (the SCIM tenant, the database, the outbox folder)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+
+from activities.engagement import EngagementActivities
+from adapters.db import EngagementStore
+from adapters.email import OutboxFolderSender
+from adapters.scim import DirectoryPool, ScimDirectory
+from domain.models import Ack, EngagementInput, Phase, StatusView
+from domain.spec import EngagementSpec, parse_spec
+from worker import new_worker
+from workflows.engagement import EngagementWorkflow
+
+ROLES: dict[str, Any] = {
+    "developer": {"non_production": ["repo-write", "staging-deploy"], "production": ["prod-readonly"]},
+    "sre": {"non_production": ["repo-read", "staging-admin"], "production": ["prod-admin"]},
+    "analyst": {"non_production": ["ticketing"], "production": []},
+}
+ALL_GROUPS = sorted({g for r in ROLES.values() for g in r["non_production"] + r["production"]})
+
+
+def spec_data(iam_url: str = "http://127.0.0.1:9/tenant", contract_id: str | None = None) -> dict[str, Any]:
+    """A valid spec as ops would write it; tests change one thing at a time."""
+    return copy.deepcopy(
+        {
+            "contract_id": contract_id or f"ACME-{uuid.uuid4().hex[:8]}",
+            "client": {
+                "name": "Acme Corp",
+                "contacts": {
+                    "signatory": {"name": "Sam Signer", "email": "sam@acme.example"},
+                    "engagement_manager": {"name": "Erin Manager", "email": "erin@acme.example"},
+                    "iam_owner": {"name": "Ian Owner", "email": "ian@acme.example"},
+                    "incoming_team_lead": {"name": "Lee Incoming", "email": "lee@acme.example"},
+                },
+            },
+            "firm_lead": {"name": "Fran Lead", "email": "fran@firm.example"},
+            "engagement_type": "managed_outsourcing",
+            "functions": ["software_development", "technical_operations"],
+            "start_date": "2026-12-01",
+            "agreement": {"nda_reference": "NDA-ACME-7", "ip_assignment_clause": "MSA section 9.2"},
+            "engineers": [
+                {
+                    "name": "Alice Dev",
+                    "email": "alice@firm.example",
+                    "role": "developer",
+                    "production_access": True,
+                    "jurisdiction": "PT",
+                },
+                {
+                    "name": "Bob Ops",
+                    "email": "bob@firm.example",
+                    "role": "sre",
+                    "production_access": True,
+                    "jurisdiction": "DE",
+                },
+                {"name": "Carol Analyst", "email": "carol@firm.example", "role": "analyst", "jurisdiction": "US"},
+            ],
+            "roles": ROLES,
+            "iam": {"scim_base_url": iam_url},
+        }
+    )
+
+
+@dataclass
+class IdentityView:
+    exists: bool
+    active: bool
+    groups: set[str]
+
+
+@dataclass
+class Harness:
+    client: Client
+    store: EngagementStore
+    tenant: ScimDirectory
+    outbox: Path
+    task_queue: str
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(
+        cls, client: Client, store: EngagementStore, tenant: ScimDirectory, tmp_path: Path
+    ) -> AsyncIterator[Harness]:
+        for group in ALL_GROUPS:  # the client's IAM owner created the policy's groups
+            await tenant.create_group(group)
+        outbox = tmp_path / "outbox"
+        directories = DirectoryPool({})
+        activities = EngagementActivities(store, directories, OutboxFolderSender(outbox, "eo@firm.example", "EO"))
+        task_queue = f"tq-{uuid.uuid4().hex[:8]}"
+        async with new_worker(client, task_queue, activities):
+            yield cls(client, store, tenant, outbox, task_queue)
+        await directories.close()
+
+    def spec(self, **changes: Any) -> EngagementSpec:
+        data = spec_data(self.tenant.base_url)
+        data.update(changes)
+        return parse_spec(data)
+
+    async def start(self, spec: EngagementSpec, history_limit: int | None = None) -> WorkflowHandle[Any, Any]:
+        return await self.client.start_workflow(
+            EngagementWorkflow.run,
+            EngagementInput(spec=spec, continue_as_new_after_events=history_limit),
+            id=f"engagement-{spec.contract_id}",
+            task_queue=self.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+
+    @staticmethod
+    async def update(handle: WorkflowHandle[Any, Any], name: str, command: BaseModel) -> Ack:
+        return await handle.execute_update(name, command, result_type=Ack)
+
+    @staticmethod
+    async def status(handle: WorkflowHandle[Any, Any]) -> StatusView:
+        return await handle.query(EngagementWorkflow.status)
+
+    async def settle(
+        self, handle: WorkflowHandle[Any, Any], phase: Phase | None = None, timeout: float = 30
+    ) -> StatusView:
+        """Wait (in real time) until the workflow reached the phase and has no side effect pending."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            view = await self.status(handle)
+            if (phase is None or view.phase is phase) and view.pending_effects == 0 and self._converged(view):
+                return view
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"not settled in {phase}: {view.model_dump_json(indent=1)}")
+            await asyncio.sleep(0.1)
+
+    @staticmethod
+    def _converged(view: StatusView) -> bool:
+        """No background check waits to be started in a phase where checks start."""
+        if view.phase not in (Phase.ONBOARDING, Phase.DELIVERY, Phase.NOTICE):
+            return True
+        return not any(e.check.value == "pending" for e in view.engineers if not e.removed)
+
+    async def iam(self, email: str) -> IdentityView:
+        """What the SCIM server really holds for this person."""
+        readback = await self.tenant.read_identity(email, frozenset(ALL_GROUPS))
+        return IdentityView(exists=readback.exists, active=readback.active, groups=set(readback.groups))
+
+    def outbox_files(self) -> list[Path]:
+        return sorted(self.outbox.glob("*.eml")) if self.outbox.exists() else []
+

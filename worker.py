@@ -1,0 +1,107 @@
+"""The composition root: settings -> adapters -> activities -> Worker.
+
+Run it with ``python worker.py`` next to a Temporal server; Ctrl-C drains in-flight work and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.engagement import EngagementActivities
+from adapters.db import EngagementStore, create_engine, migrate, start_embedded_postgres
+from adapters.email import EmailSender, OutboxFolderSender, SendGridSender
+from adapters.scim import DirectoryPool
+from settings import Settings
+from workflows.background_check import BackgroundCheckWorkflow
+from workflows.engagement import EngagementWorkflow
+
+WORKFLOWS = [EngagementWorkflow, BackgroundCheckWorkflow]
+# pydantic imports the email validator lazily, while validating; it is deterministic, so let the
+# sandbox share the host's copy instead of re-importing it mid-workflow.
+SANDBOX = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("email_validator", "idna")
+)
+
+log = logging.getLogger("worker")
+
+
+def database_url(settings: Settings) -> str:
+    """DATABASE_URL when set; otherwise an embedded PostgreSQL under the run folder."""
+    if settings.database_url:
+        return settings.database_url
+    return start_embedded_postgres(settings.run_dir / "pgdata")
+
+
+def email_sender(settings: Settings) -> EmailSender:
+    if settings.sendgrid_api_key is not None:
+        return SendGridSender(
+            settings.sendgrid_api_key.get_secret_value(),
+            settings.email_from,
+            settings.email_from_name,
+            host=settings.sendgrid_host,
+            reply_to=settings.email_reply_to,
+            timeout_seconds=settings.sendgrid_timeout_seconds,
+        )
+    return OutboxFolderSender(settings.resolved_outbox_dir(), settings.email_from, settings.email_from_name)
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter
+    )
+
+
+def new_worker(client: Client, task_queue: str, activities: EngagementActivities) -> Worker:
+    return Worker(
+        client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities.all(), workflow_runner=SANDBOX
+    )
+
+
+@contextlib.asynccontextmanager
+async def engagement_worker(client: Client, settings: Settings, url: str) -> AsyncIterator[Worker]:
+    """A running worker with its adapters; everything is closed on exit."""
+    await migrate(url)
+    engine = create_engine(url)
+    directories = DirectoryPool(settings.scim_token_table(), settings.scim_timeout_seconds)
+    activities = EngagementActivities(EngagementStore(engine), directories, email_sender(settings))
+    worker = new_worker(client, settings.task_queue, activities)
+    try:
+        async with worker:
+            yield worker
+    finally:
+        await directories.close()
+        await engine.dispose()
+
+
+async def main() -> None:
+    settings = Settings()
+    url = database_url(settings)
+    client = await connect(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with engagement_worker(client, settings, url):
+        log.info("worker polling task queue %r at %s", settings.task_queue, settings.temporal_address)
+        await stop.wait()
+        log.info("shutting down: finishing in-flight tasks")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(main())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # temporalio/sdk-python#300: the interpreter can abort in teardown after a clean run.
+    os._exit(0)

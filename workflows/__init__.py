@@ -1,0 +1,1 @@
+"""Workflows decide; they never touch the world themselves."""
