@@ -185,13 +185,11 @@ def format_status(view: StatusView) -> str:
     for d in view.documents:
         lines.append(f"  {d.name.value:<30} {'delivered ' + _when(d.delivered_at) if d.delivered_at else 'missing'}")
     lines += ["", "handover sessions"]
-    lines += [f"  {s.session_id}: {s.title} at {_when(s.starts_at)} ({s.status})" for s in view.sessions] or [
+    lines += [f"  {s.session_id}: {s.title} at {_when(s.starts_at)} ({s.status})" for s in view.sessions] or ["  none"]
+    lines += ["", "questions"]
+    lines += [f"  {q.question_id}: {'answered' if q.answer else 'open'} · {q.text}" for q in view.questions] or [
         "  none"
     ]
-    lines += ["", "questions"]
-    lines += [
-        f"  {q.question_id}: {'answered' if q.answer else 'open'} · {q.text}" for q in view.questions
-    ] or ["  none"]
     return "\n".join(lines)
 
 

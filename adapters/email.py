@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import email.policy
+import http.client
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -139,7 +140,7 @@ class SendGridSender:
             response = await asyncio.to_thread(self._client.send, mail)
         except HTTPError as error:
             raise _classify(error) from None
-        except OSError as error:  # connection refused, reset, timeout
+        except (OSError, http.client.HTTPException) as error:  # refused, reset, timeout, garbled reply
             raise EmailTemporarilyFailed(f"SendGrid unreachable: {error}") from None
         return SendReceipt(provider=self.name, message_id=response.headers.get("X-Message-Id"))
 

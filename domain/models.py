@@ -56,6 +56,12 @@ class Model(BaseModel):
 # ---------------------------------------------------------------- state carried by the workflow
 
 
+class Announcement(Model):
+    kind: Literal["added", "removed", "role_changed", "check_result"]
+    role: str
+    """The engineer's role when the change was made."""
+
+
 class EngineerState(Model):
     spec: EngineerSpec
     """Who the engineer is and their current role."""
@@ -73,8 +79,8 @@ class EngineerState(Model):
     """Whether the IAM last read the identity back as active."""
     groups: list[str] = Field(default_factory=list)
     """The groups the IAM last read back for this identity (within the policy's groups)."""
-    announce: Literal["added", "removed", "role_changed", "check_result"] | None = None
-    """A change to tell the client about once the IAM confirms it."""
+    announcements: list[Announcement] = Field(default_factory=list)
+    """Changes to tell the client about once the IAM confirms them, in order."""
     reconcile_requested: bool = False
     """Apply the plan even if the last read-back matches it (a review, a failed step)."""
 
@@ -393,4 +399,7 @@ class StatusView(Model):
     cancelled_reason: str | None
     revocation: RevocationEvidence | None
     pending_effects: int
+    """Side effects decided and not yet performed."""
+    settled: bool = False
+    """No effect pending and every identity in the IAM matches the plan."""
     runs: int

@@ -8,14 +8,14 @@ import contextlib
 import copy
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.service import RPCError
 
 from activities.engagement import EngagementActivities
 from adapters.db import EngagementStore
@@ -90,6 +90,7 @@ class Harness:
     tenant: ScimDirectory
     outbox: Path
     task_queue: str
+    started: list[WorkflowHandle[Any, Any]] = field(default_factory=list)
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -102,9 +103,20 @@ class Harness:
         directories = DirectoryPool({})
         activities = EngagementActivities(store, directories, OutboxFolderSender(outbox, "eo@firm.example", "EO"))
         task_queue = f"tq-{uuid.uuid4().hex[:8]}"
+        harness = cls(client, store, tenant, outbox, task_queue)
         async with new_worker(client, task_queue, activities):
-            yield cls(client, store, tenant, outbox, task_queue)
+            try:
+                yield harness
+            finally:
+                await harness._terminate_leftovers()
         await directories.close()
+
+    async def _terminate_leftovers(self) -> None:
+        """A workflow left running without its worker would hold the shared test server's clock."""
+        for handle in self.started:
+            with contextlib.suppress(RPCError):  # already closed
+                # By id alone: after continue-as-new the first run is closed, the latest one is not.
+                await self.client.get_workflow_handle(handle.id).terminate(reason="test finished")
 
     def spec(self, **changes: Any) -> EngagementSpec:
         data = spec_data(self.tenant.base_url)
@@ -112,13 +124,15 @@ class Harness:
         return parse_spec(data)
 
     async def start(self, spec: EngagementSpec, history_limit: int | None = None) -> WorkflowHandle[Any, Any]:
-        return await self.client.start_workflow(
+        handle = await self.client.start_workflow(
             EngagementWorkflow.run,
             EngagementInput(spec=spec, continue_as_new_after_events=history_limit),
             id=f"engagement-{spec.contract_id}",
             task_queue=self.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
+        self.started.append(handle)
+        return handle
 
     @staticmethod
     async def update(handle: WorkflowHandle[Any, Any], name: str, command: BaseModel) -> Ack:
@@ -135,18 +149,11 @@ class Harness:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             view = await self.status(handle)
-            if (phase is None or view.phase is phase) and view.pending_effects == 0 and self._converged(view):
+            if (phase is None or view.phase is phase) and view.settled:
                 return view
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"not settled in {phase}: {view.model_dump_json(indent=1)}")
             await asyncio.sleep(0.1)
-
-    @staticmethod
-    def _converged(view: StatusView) -> bool:
-        """No background check waits to be started in a phase where checks start."""
-        if view.phase not in (Phase.ONBOARDING, Phase.DELIVERY, Phase.NOTICE):
-            return True
-        return not any(e.check.value == "pending" for e in view.engineers if not e.removed)
 
     async def iam(self, email: str) -> IdentityView:
         """What the SCIM server really holds for this person."""
@@ -155,4 +162,3 @@ class Harness:
 
     def outbox_files(self) -> list[Path]:
         return sorted(self.outbox.glob("*.eml")) if self.outbox.exists() else []
-

@@ -77,7 +77,9 @@ async def test_full_lifecycle_contract_to_closed(env: WorkflowEnvironment, harne
         )
     starts = view.timeline.notice_given_at + timedelta(days=20)
     await harness.update(
-        handle, "schedule_session", ScheduleSession(actor="fran", session_id="s1", title="Architecture", starts_at=starts)
+        handle,
+        "schedule_session",
+        ScheduleSession(actor="fran", session_id="s1", title="Architecture", starts_at=starts),
     )
     await env.sleep(timedelta(days=21))
     await harness.update(handle, "record_session_held", RecordSessionHeld(actor="fran", session_id="s1"))
@@ -95,8 +97,12 @@ async def test_full_lifecycle_contract_to_closed(env: WorkflowEnvironment, harne
     assert view.revocation and all(not r.groups and not r.identity_active for r in view.revocation.engineers)
 
     # transition: questions asked and answered, no system access.
-    await harness.update(handle, "ask_question", AskQuestion(actor="lee", question_id="q1", text="Where is the DR plan?"))
-    await harness.update(handle, "answer_question", AnswerQuestion(actor="fran", question_id="q1", answer="runbooks/dr"))
+    await harness.update(
+        handle, "ask_question", AskQuestion(actor="lee", question_id="q1", text="Where is the DR plan?")
+    )
+    await harness.update(
+        handle, "answer_question", AnswerQuestion(actor="fran", question_id="q1", answer="runbooks/dr")
+    )
 
     # closed: the final sweep, the closing report, and the summary.
     await env.sleep(timedelta(days=31))

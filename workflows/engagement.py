@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         ACCESS_PHASES,
         Ack,
         AddEngineer,
+        Announcement,
         AnswerQuestion,
         AskQuestion,
         AuditEffect,
@@ -301,8 +302,8 @@ class EngagementWorkflow:
         if stale:
             await asyncio.gather(*(self._apply(e, actor=SYSTEM, reason=state.phase.value) for e in stale))
         for engineer in state.engineers:
-            if engineer.announce is not None:
-                self._announce(engineer)
+            while engineer.announcements:
+                self._announce(engineer, engineer.announcements.pop(0))
 
     async def _apply(self, engineer: EngineerState, *, actor: str, reason: str) -> EngineerAccessReadBack:
         plan = plan_engineer(self._spec.roles, engineer, self._state.phase)
@@ -396,10 +397,9 @@ class EngagementWorkflow:
         engineer.checks_performed = checks_for(engineer.spec.jurisdiction)
         self._queue(EngineerEffect(email=engineer.email, at=workflow.now(), actor=SYSTEM, action="check_started"))
 
-    def _announce(self, engineer: EngineerState) -> None:
-        kind = engineer.announce
-        engineer.announce = None
-        facts = {**self._facts(), "engineer": engineer.spec.name, "role": engineer.spec.role}
+    def _announce(self, engineer: EngineerState, announcement: Announcement) -> None:
+        kind = announcement.kind
+        facts = {**self._facts(), "engineer": engineer.spec.name, "role": announcement.role}
         if kind == "added":
             note = " (production access after a cleared background check)" if engineer.spec.production_access else ""
             self._email(EmailKind.ENGINEER_ADDED, {**facts, "production_note": note})
@@ -407,7 +407,9 @@ class EngagementWorkflow:
             evidence = f"identity active={engineer.identity_active}, groups={engineer.groups or 'none'}"
             self._email(EmailKind.ENGINEER_REMOVED, {**facts, "evidence": evidence})
         elif kind == "role_changed":
-            self._email(EmailKind.ROLE_CHANGED, {**facts, "groups": ", ".join(engineer.groups) or "none"})
+            policy = self._spec.roles[announcement.role]
+            groups = policy.non_production + (policy.production if engineer.check is CheckStatus.CLEARED else [])
+            self._email(EmailKind.ROLE_CHANGED, {**facts, "groups": ", ".join(groups) or "none"})
         elif kind == "check_result":
             cleared = engineer.check is CheckStatus.CLEARED
             consequence = (
@@ -623,7 +625,7 @@ class EngagementWorkflow:
         engineer = EngineerState(
             spec=spec,
             check=CheckStatus.PENDING if spec.production_access else CheckStatus.NOT_REQUIRED,
-            announce="added",
+            announcements=[Announcement(kind="added", role=spec.role)],
         )
         if existing is not None:  # a removed engineer who comes back starts afresh
             self._state.engineers.remove(existing)
@@ -654,7 +656,7 @@ class EngagementWorkflow:
     def remove_engineer(self, command: RemoveEngineer) -> Ack:
         engineer = self._require_engineer(str(command.email))
         engineer.removed = True
-        engineer.announce = "removed"
+        engineer.announcements.append(Announcement(kind="removed", role=engineer.spec.role))
         self._audit(command.actor, "engineer_removed", engineer=engineer.email)
         return self._ack(f"{command.email} removed; every grant is being revoked")
 
@@ -670,7 +672,7 @@ class EngagementWorkflow:
         engineer.spec = engineer.spec.model_copy(update={"role": command.role, "production_access": production})
         if production and engineer.check in (CheckStatus.NOT_REQUIRED, CheckStatus.CANCELLED):
             engineer.check = CheckStatus.PENDING
-        engineer.announce = "role_changed"
+        engineer.announcements.append(Announcement(kind="role_changed", role=command.role))
         self._audit(command.actor, "role_changed", engineer=engineer.email, role=command.role)
         return self._ack(f"{command.email} is now {command.role}; grants follow the new role")
 
@@ -714,7 +716,7 @@ class EngagementWorkflow:
             return
         engineer.check = CheckStatus.CLEARED if result.outcome == "cleared" else CheckStatus.FAILED
         engineer.checks_performed = result.checks
-        engineer.announce = "check_result"
+        engineer.announcements.append(Announcement(kind="check_result", role=engineer.spec.role))
         self._audit(
             "background-check", "check_completed", engineer=engineer.email, outcome=result.outcome, notes=result.notes
         )
@@ -944,7 +946,23 @@ class EngagementWorkflow:
             cancelled_reason=state.cancelled_reason,
             revocation=state.revocation,
             pending_effects=len(state.effects),
+            settled=self._settled(),
             runs=state.runs,
+        )
+
+    def _settled(self) -> bool:
+        """Nothing decided is still waiting: no queued effect, every identity matches its plan."""
+        state = self._state
+        return (
+            not state.effects
+            and not state.access_review_requested
+            and all(
+                not e.announcements
+                and not e.reconcile_requested
+                and is_in_step(plan_engineer(self._spec.roles, e, state.phase), e)
+                and not (e.check is CheckStatus.PENDING and state.phase in ACCESS_PHASES)
+                for e in state.engineers
+            )
         )
 
     def _next_deadline(self) -> Deadline | None:
