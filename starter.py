@@ -135,7 +135,7 @@ def _command_models(args: argparse.Namespace) -> tuple[str, BaseModel]:
 async def send_command(client: Client, engagement: str, update: str, command: BaseModel) -> Ack:
     handle = client.get_workflow_handle(workflow_id(engagement))
     try:
-        return await handle.execute_update(update, command, result_type=Ack)
+        return await handle.execute_update(update, command, result_type=Ack)  # type: ignore[no-any-return]
     except WorkflowUpdateFailedError as error:
         cause = error.cause
         reason = cause.message if isinstance(cause, ApplicationError) else str(cause)

@@ -89,7 +89,8 @@ class ScimDirectory:
 
     # ----------------------------------------------------------------- users
 
-    async def find_user(self, user_name: str) -> User | None:
+    async def find_user(self, user_name: str) -> Any | None:
+        """The user resource with this userName (a class scim2-models builds at discovery), or None."""
         scim = await self._client()
         result = await scim.query(User, query_parameters=SearchRequest(filter=f"userName eq {_quote(user_name)}"))
         return next(iter(_resources(result)), None)
@@ -98,7 +99,7 @@ class ScimDirectory:
         """Create the identity, or adopt the one that already exists; returns its id."""
         scim = await self._client()
         try:
-            created = await scim.create(
+            created: Any = await scim.create(
                 User(
                     user_name=user_name,
                     display_name=display_name,
@@ -115,7 +116,7 @@ class ScimDirectory:
 
     async def set_active(self, user_id: str, active: bool) -> None:
         scim = await self._client()
-        patch = PatchOp[User](operations=[PatchOperation[User](op="replace", path="active", value=active)])
+        patch = PatchOp[User[Any]](operations=[PatchOperation[User[Any]](op="replace", path="active", value=active)])
         await scim.modify(User, user_id, patch)
 
     async def delete_user(self, user_id: str) -> None:

@@ -211,6 +211,7 @@ class EngagementState(Model):
     next_access_review_at: datetime | None = None
     access_review_requested: bool = False
     access_reviews_done: int = 0
+    last_access_review_at: datetime | None = None
     handover_reminder_sent_for: datetime | None = None
     """The end date the last handover reminder was sent for (a moved end date earns a new one)."""
     revocation: RevocationEvidence | None = None
@@ -398,6 +399,7 @@ class StatusView(Model):
     next_deadline: Deadline | None
     cancelled_reason: str | None
     revocation: RevocationEvidence | None
+    last_access_review_at: datetime | None = None
     pending_effects: int
     """Side effects decided and not yet performed."""
     settled: bool = False

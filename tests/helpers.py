@@ -136,23 +136,24 @@ class Harness:
 
     @staticmethod
     async def update(handle: WorkflowHandle[Any, Any], name: str, command: BaseModel) -> Ack:
-        return await handle.execute_update(name, command, result_type=Ack)
+        ack: Ack = await handle.execute_update(name, command, result_type=Ack)
+        return ack
 
     @staticmethod
     async def status(handle: WorkflowHandle[Any, Any]) -> StatusView:
         return await handle.query(EngagementWorkflow.status)
 
     async def settle(
-        self, handle: WorkflowHandle[Any, Any], phase: Phase | None = None, timeout: float = 30
+        self, handle: WorkflowHandle[Any, Any], phase: Phase | None = None, within: float = 30
     ) -> StatusView:
         """Wait (in real time) until the workflow reached the phase and has no side effect pending."""
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         while True:
             view = await self.status(handle)
             if (phase is None or view.phase is phase) and view.settled:
                 return view
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"not settled in {phase}: {view.model_dump_json(indent=1)}")
+                raise AssertionError(f"not settled in {phase} within {within}s: {view.model_dump_json(indent=1)}")
             await asyncio.sleep(0.1)
 
     async def iam(self, email: str) -> IdentityView:

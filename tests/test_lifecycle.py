@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import email
+import json
+import os
 from datetime import timedelta
+from pathlib import Path
 
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from domain.models import (
     AnswerQuestion,
@@ -22,6 +27,9 @@ from domain.models import (
     ScheduleSession,
 )
 from tests.helpers import Harness
+from worker import SANDBOX, WORKFLOWS
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
 
 ALICE, BOB, CAROL = "alice@firm.example", "bob@firm.example", "carol@firm.example"
 
@@ -134,3 +142,15 @@ async def test_full_lifecycle_contract_to_closed(env: WorkflowEnvironment, harne
     actions = [a.action for a in await harness.store.audit_entries(handle.id)]
     for expected in ("engagement_recorded", "nda_signed", "phase:onboarding", "notice_given", "phase:closed"):
         assert expected in actions
+
+    # The fresh histories replay deterministically; RECORD_HISTORIES=1 saves them for test_replay.
+    histories = [await handle.fetch_history()]
+    histories += [await harness.client.get_workflow_handle(f"{handle.id}/check/{n}").fetch_history() for n in (1, 2)]
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=SANDBOX)
+    for history in histories:
+        await replayer.replay_workflow(history)
+    if os.environ.get("RECORD_HISTORIES"):
+        names = ["engagement_full_lifecycle", "background_check_1", "background_check_2"]
+        for name, history in zip(names, histories, strict=True):
+            saved = {"workflow_id": history.workflow_id, "history": json.loads(history.to_json())}
+            (HISTORIES / f"{name}.json").write_text(json.dumps(saved))

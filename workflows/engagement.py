@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -82,20 +82,26 @@ with workflow.unsafe.imports_passed_through():
 
 SYSTEM = "engagement-workflow"
 
+
+class ActivityOptions(TypedDict):
+    start_to_close_timeout: timedelta
+    retry_policy: RetryPolicy
+
+
 # Writes to our own database: retried quickly, for as long as it takes.
-STORAGE = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30)),
-}
+STORAGE = ActivityOptions(
+    start_to_close_timeout=timedelta(seconds=30),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+)
 # The client's IAM: retried through outages with backoff, never given up on (revocation must land).
-IAM = {
-    "start_to_close_timeout": timedelta(seconds=60),
-    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=2)),
-}
-EMAIL = {
-    "start_to_close_timeout": timedelta(seconds=60),
-    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=5)),
-}
+IAM = ActivityOptions(
+    start_to_close_timeout=timedelta(seconds=60),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=2)),
+)
+EMAIL = ActivityOptions(
+    start_to_close_timeout=timedelta(seconds=60),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=5)),
+)
 
 
 def _fmt(moment: datetime | None) -> str:
@@ -354,6 +360,7 @@ class EngagementWorkflow:
             if r.removed_groups or r.granted_groups
         ]
         state.access_reviews_done += 1
+        state.last_access_review_at = workflow.now()
         state.access_review_requested = False
         state.next_access_review_at = workflow.now() + self._spec.access_review_interval
         self._queue(
@@ -945,6 +952,7 @@ class EngagementWorkflow:
             next_deadline=self._next_deadline(),
             cancelled_reason=state.cancelled_reason,
             revocation=state.revocation,
+            last_access_review_at=state.last_access_review_at,
             pending_effects=len(state.effects),
             settled=self._settled(),
             runs=state.runs,

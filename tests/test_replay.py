@@ -1,0 +1,30 @@
+"""Saved histories of runs that already happened must replay against today's workflow code:
+a change that would break an engagement in flight fails here (put it behind workflow.patched)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from worker import SANDBOX, WORKFLOWS
+
+HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
+
+
+def test_histories_are_saved() -> None:
+    names = {p.stem for p in HISTORIES}
+    assert {"engagement_full_lifecycle", "background_check_1"} <= names
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_saved_history_replays(path: Path) -> None:
+    saved = json.loads(path.read_text())  # noqa: ASYNC240  (a small file, read once)
+    history = WorkflowHistory.from_json(saved["workflow_id"], saved["history"])
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=SANDBOX)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
