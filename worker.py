@@ -18,9 +18,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.email import EmailActivities
 from activities.engagement import EngagementActivities
 from adapters.db import EngagementStore, create_engine, migrate, start_embedded_postgres
 from adapters.email import EmailSender, OutboxFolderSender, SendGridSender
+from adapters.outbox import OutboxStore
 from adapters.scim import DirectoryPool
 from settings import Settings
 from workflows.background_check import BackgroundCheckWorkflow
@@ -62,9 +64,13 @@ async def connect(settings: Settings) -> Client:
     )
 
 
-def new_worker(client: Client, task_queue: str, activities: EngagementActivities) -> Worker:
+def new_worker(client: Client, task_queue: str, engagement: EngagementActivities, email: EmailActivities) -> Worker:
     return Worker(
-        client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities.all(), workflow_runner=SANDBOX
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=[*engagement.all(), *email.all()],
+        workflow_runner=SANDBOX,
     )
 
 
@@ -74,8 +80,9 @@ async def engagement_worker(client: Client, settings: Settings, url: str) -> Asy
     await migrate(url)
     engine = create_engine(url)
     directories = DirectoryPool(settings.scim_token_table(), settings.scim_timeout_seconds)
-    activities = EngagementActivities(EngagementStore(engine), directories, email_sender(settings))
-    worker = new_worker(client, settings.task_queue, activities)
+    engagement = EngagementActivities(EngagementStore(engine), directories)
+    email = EmailActivities(OutboxStore(engine), email_sender(settings))
+    worker = new_worker(client, settings.task_queue, engagement, email)
     try:
         async with worker:
             yield worker

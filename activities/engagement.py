@@ -7,7 +7,7 @@ the desired state and are read back.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -15,9 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from adapters.db import EngagementStore
-from adapters.email import EmailRejected, EmailSender, EmailTemporarilyFailed, OutgoingEmail
 from adapters.scim import DirectoryPool, GroupNotFound
-from domain.emails import EmailKind, Recipient, message_key, render
 from domain.models import (
     DocumentRecord,
     EngineerAccessReadBack,
@@ -81,23 +79,6 @@ class AccessRequest(BaseModel):
     at: datetime
 
 
-class EmailRequest(BaseModel):
-    engagement_id: str
-    kind: EmailKind
-    step: str
-    """Names the lifecycle step; with the occurrence it makes each message unique."""
-    occurrence: int
-    recipients: list[Recipient]
-    facts: dict[str, Any]
-
-
-class EmailOutcome(BaseModel):
-    sent: list[str]
-    """Recipients the message was handed to (now or on an earlier attempt)."""
-    failed: list[str]
-    """Recipients the provider refused for good; recorded as failed, the engagement carries on."""
-
-
 class DocumentInput(BaseModel):
     engagement_id: str
     record: DocumentRecord
@@ -124,10 +105,9 @@ def _event_key(suffix: str = "") -> str:
 
 
 class EngagementActivities:
-    def __init__(self, store: EngagementStore, directories: DirectoryPool, mailer: EmailSender) -> None:
+    def __init__(self, store: EngagementStore, directories: DirectoryPool) -> None:
         self._store = store
         self._directories = directories
-        self._mailer = mailer
 
     async def _audit(
         self, engagement_id: str, at: datetime, actor: str, action: str, details: dict[str, Any], suffix: str = ""
@@ -270,59 +250,6 @@ class EngagementActivities:
             )
         return readback
 
-    @activity.defn(name="send_email")
-    async def send_email(self, request: EmailRequest) -> EmailOutcome:
-        outcome = EmailOutcome(sent=[], failed=[])
-        for recipient in request.recipients:
-            rendered = render(request.kind, request.facts, recipient)
-            key = message_key(request.engagement_id, request.step, recipient.email, request.occurrence)
-            row = await self._store.claim_message(
-                {
-                    "message_key": key,
-                    "engagement_id": request.engagement_id,
-                    "step": request.step,
-                    "kind": request.kind.value,
-                    "recipient": recipient.email.lower(),
-                    "occurrence": request.occurrence,
-                    "subject": rendered.subject,
-                    "body_text": rendered.text,
-                    "body_html": rendered.html,
-                }
-            )
-            if row.state == "sent":
-                outcome.sent.append(recipient.email)
-                continue
-            if row.state == "failed":
-                outcome.failed.append(recipient.email)
-                continue
-            message = OutgoingEmail(
-                message_key=key,
-                kind=request.kind.value,
-                to_name=recipient.name,
-                to_email=recipient.email,
-                subject=rendered.subject,
-                text=rendered.text,
-                html=rendered.html,
-            )
-            try:
-                receipt = await self._mailer.send(message)
-            except EmailRejected as error:
-                await self._store.mark_message(key, state="failed", provider=self._mailer.name, error=error.detail)
-                activity.logger.error("email %s to a recipient was rejected: %s", request.kind, error)
-                outcome.failed.append(recipient.email)
-                continue
-            except EmailTemporarilyFailed as error:
-                raise ApplicationError(
-                    str(error),
-                    type="EmailTemporarilyFailed",
-                    next_retry_delay=timedelta(seconds=error.retry_after) if error.retry_after else None,
-                ) from None
-            await self._store.mark_message(
-                key, state="sent", provider=receipt.provider, provider_message_id=receipt.message_id
-            )
-            outcome.sent.append(recipient.email)
-        return outcome
-
     @activity.defn(name="save_document")
     async def save_document(self, request: DocumentInput) -> None:
         await self._store.save_document(request.engagement_id, request.record)
@@ -363,7 +290,6 @@ class EngagementActivities:
             self.append_audit,
             self.save_engineer,
             self.apply_access,
-            self.send_email,
             self.save_document,
             self.save_session,
             self.save_question,

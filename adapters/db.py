@@ -14,7 +14,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Row, and_, func, select, update
+from sqlalchemy import Row, and_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -22,7 +22,6 @@ from adapters.db_schema import (
     access_grants,
     audit_log,
     documents,
-    email_outbox,
     engagements,
     engineers,
     handover_sessions,
@@ -78,6 +77,10 @@ class EngagementStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
 
     async def record_engagement(self, engagement_id: str, spec: EngagementSpec, at: datetime) -> None:
         async with self._engine.begin() as conn:
@@ -234,44 +237,6 @@ class EngagementStore:
                 .on_conflict_do_update(index_elements=["engagement_id", "question_id"], set_=values)
             )
 
-    # ------------------------------------------------------------ the email outbox
-
-    async def claim_message(self, values: dict[str, Any]) -> Row[Any]:
-        """Insert the message as pending unless its key exists; return the row as stored."""
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                insert(email_outbox)
-                .values(state="pending", **values)
-                .on_conflict_do_nothing(index_elements=["message_key"])
-            )
-            row = (
-                await conn.execute(select(email_outbox).where(email_outbox.c.message_key == values["message_key"]))
-            ).one()
-            return row
-
-    async def mark_message(
-        self,
-        message_key: str,
-        *,
-        state: str,
-        provider: str,
-        provider_message_id: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                update(email_outbox)
-                .where(email_outbox.c.message_key == message_key)
-                .values(
-                    state=state,
-                    provider=provider,
-                    provider_message_id=provider_message_id,
-                    error=error,
-                    attempts=email_outbox.c.attempts + 1,
-                    sent_at=func.now() if state == "sent" else None,
-                )
-            )
-
     # ------------------------------------------------------------ reads, for reports and tests
 
     async def audit_entries(self, engagement_id: str) -> list[Row[Any]]:
@@ -287,14 +252,5 @@ class EngagementStore:
                 select(access_grants)
                 .where(access_grants.c.engagement_id == engagement_id)
                 .order_by(access_grants.c.grant_id)
-            )
-            return list(result.all())
-
-    async def outbox(self, engagement_id: str) -> list[Row[Any]]:
-        async with self._engine.connect() as conn:
-            result = await conn.execute(
-                select(email_outbox)
-                .where(email_outbox.c.engagement_id == engagement_id)
-                .order_by(email_outbox.c.created_at, email_outbox.c.message_key)
             )
             return list(result.all())

@@ -64,7 +64,7 @@ async def test_continue_as_new_in_delivery_keeps_every_engineer_and_command(isol
     carol = await harness.iam("carol@firm.example")
     assert carol.groups == {"ticketing"}  # six role changes, the last one (analyst) wins
     assert (await harness.iam("alice@firm.example")).groups == {"repo-write", "staging-deploy", "prod-readonly"}
-    kinds = [r.kind for r in await harness.store.outbox(handle.id)]
+    kinds = [r.kind for r in await harness.mail.outbox(handle.id)]
     # six newcomers announced to the managers and the IAM owner (managed outsourcing: three people)
     assert kinds.count("engineer_added") == 6 * 3
     assert kinds.count("engineer_removed") == 2 * 3

@@ -16,7 +16,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.engagement import EmailRequest, EngagementActivities
+from activities.email import EmailActivities, EmailRequest
 from adapters.db import EngagementStore
 from adapters.email import (
     EmailRejected,
@@ -25,7 +25,7 @@ from adapters.email import (
     OutgoingEmail,
     SendGridSender,
 )
-from adapters.scim import DirectoryPool
+from adapters.outbox import OutboxStore
 from domain.emails import EmailKind, Recipient, message_key
 from tests.sendgrid_peer import SendGridPeer, error_body
 
@@ -235,8 +235,8 @@ def nda_request(*recipients: Recipient) -> EmailRequest:
     )
 
 
-def email_activities(store: EngagementStore, peer: SendGridPeer) -> EngagementActivities:
-    return EngagementActivities(store, DirectoryPool({}), sendgrid(peer))
+def email_activities(store: EngagementStore, peer: SendGridPeer) -> EmailActivities:
+    return EmailActivities(OutboxStore(store.engine), sendgrid(peer))
 
 
 def key_of(request: EmailRequest, recipient: Recipient) -> str:
@@ -258,7 +258,7 @@ async def test_send_email_activity_never_sends_twice(store: EngagementStore, pee
     ids_by_key = {r.payload["custom_args"]["message_key"]: r.message_id for r in received}
     assert set(ids_by_key) == {key_of(request, SIGNATORY), key_of(request, MANAGER)}
 
-    rows = await store.outbox(request.engagement_id)
+    rows = await OutboxStore(store.engine).outbox(request.engagement_id)
     assert len(rows) == 2
     for row in rows:
         assert row.state == "sent"
@@ -277,7 +277,7 @@ async def test_send_email_activity_records_rejection_and_carries_on(store: Engag
     assert outcome.failed == [SIGNATORY.email]
     assert outcome.sent == [MANAGER.email]
 
-    rows = {row.message_key: row for row in await store.outbox(request.engagement_id)}
+    rows = {row.message_key: row for row in await OutboxStore(store.engine).outbox(request.engagement_id)}
     failed = rows[key_of(request, SIGNATORY)]
     assert failed.state == "failed"
     assert "Does not contain a valid address." in failed.error
@@ -303,7 +303,7 @@ async def test_send_email_activity_rate_limited_raises_retryable(store: Engageme
     assert not caught.value.non_retryable
     assert caught.value.next_retry_delay is not None
     assert caught.value.next_retry_delay.total_seconds() > 0
-    [row] = await store.outbox(request.engagement_id)
+    [row] = await OutboxStore(store.engine).outbox(request.engagement_id)
     assert row.state == "pending"
     assert row.provider_message_id is None
     assert peer.received == []
@@ -311,7 +311,7 @@ async def test_send_email_activity_rate_limited_raises_retryable(store: Engageme
     # The retry, once the limit resets, sends the still-pending message exactly once.
     outcome = await ActivityEnvironment().run(activities.send_email, request)
     assert outcome.sent == [SIGNATORY.email]
-    [row] = await store.outbox(request.engagement_id)
+    [row] = await OutboxStore(store.engine).outbox(request.engagement_id)
     [accepted] = peer.received
     assert row.state == "sent"
     assert row.provider_message_id == accepted.message_id

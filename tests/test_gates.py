@@ -19,7 +19,7 @@ async def test_nothing_but_the_nda_request_and_reminders_until_the_deadline_canc
     await harness.settle(handle, Phase.AWAITING_NDA)
     await env.sleep(timedelta(days=7, hours=1))  # two reminder intervals of 3 days
     await harness.settle(handle, Phase.AWAITING_NDA)
-    rows = await harness.store.outbox(handle.id)
+    rows = await harness.mail.outbox(handle.id)
     assert sorted((r.kind, r.occurrence) for r in rows) == sorted(
         [("nda_request", 1), ("nda_reminder", 1), ("nda_reminder", 2)]
     )
@@ -32,7 +32,7 @@ async def test_nothing_but_the_nda_request_and_reminders_until_the_deadline_canc
     assert summary.phase is Phase.CANCELLED
     view = await harness.status(handle)
     assert view.cancelled_reason and "NDA was not signed" in view.cancelled_reason
-    kinds = {r.kind for r in await harness.store.outbox(handle.id)}
+    kinds = {r.kind for r in await harness.mail.outbox(handle.id)}
     assert kinds == {"nda_request", "nda_reminder", "cancellation"}
     for person in (ALICE, BOB, CAROL):
         assert not (await harness.iam(person)).exists
@@ -46,7 +46,7 @@ async def test_production_only_after_a_cleared_check_and_a_failed_check_removes_
     await harness.settle(handle, Phase.AWAITING_NDA)
     await harness.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam"))
     await harness.settle(handle, Phase.ONBOARDING)
-    consent = [r for r in await harness.store.outbox(handle.id) if r.kind == "check_consent_request"]
+    consent = [r for r in await harness.mail.outbox(handle.id) if r.kind == "check_consent_request"]
     assert sorted(r.recipient for r in consent) == [ALICE, BOB]
 
     # Days pass without a result: reminders go out, and production stays closed.
@@ -54,7 +54,7 @@ async def test_production_only_after_a_cleared_check_and_a_failed_check_removes_
     view = await harness.settle(handle, Phase.ONBOARDING)
     assert "prod-readonly" not in (await harness.iam(ALICE)).groups
     assert "prod-admin" not in (await harness.iam(BOB)).groups
-    reminders = [r for r in await harness.store.outbox(handle.id) if r.kind == "check_consent_reminder"]
+    reminders = [r for r in await harness.mail.outbox(handle.id) if r.kind == "check_consent_reminder"]
     assert sorted(r.recipient for r in reminders) == [ALICE, BOB]
 
     await harness.update(
@@ -71,7 +71,7 @@ async def test_production_only_after_a_cleared_check_and_a_failed_check_removes_
     assert (await harness.iam(BOB)).groups == {"repo-read", "staging-admin", "prod-admin"}
     assert (await harness.iam(ALICE)).groups == set()
 
-    results = [r for r in await harness.store.outbox(handle.id) if r.kind == "check_result"]
+    results = [r for r in await harness.mail.outbox(handle.id) if r.kind == "check_result"]
     failed = [r for r in results if "failed" in r.subject]
     assert failed and {r.recipient for r in failed} >= {"ian@acme.example", "erin@acme.example"}
     assert "removed" in failed[0].body_text

@@ -46,7 +46,7 @@ async def test_full_lifecycle_contract_to_closed(env: WorkflowEnvironment, harne
     view = await harness.settle(handle, Phase.AWAITING_NDA)
     assert view.next_deadline and view.next_deadline.label == "NDA deadline"
     assert {(await harness.iam(e)).exists for e in (ALICE, BOB, CAROL)} == {False}
-    rows = await harness.store.outbox(handle.id)
+    rows = await harness.mail.outbox(handle.id)
     assert {(r.kind, r.recipient) for r in rows} == {("nda_request", "sam@acme.example")}
 
     # onboarding: non-production groups only until each check clears.
@@ -120,7 +120,7 @@ async def test_full_lifecycle_contract_to_closed(env: WorkflowEnvironment, harne
     assert (summary.remaining_grants, summary.active_identities) == (0, 0)
     assert (summary.documents_delivered, summary.sessions_held, summary.questions_answered) == (5, 1, 1)
 
-    sent = {r.kind for r in await harness.store.outbox(handle.id) if r.state == "sent"}
+    sent = {r.kind for r in await harness.mail.outbox(handle.id) if r.state == "sent"}
     assert {
         "nda_request",
         "nda_recorded",
@@ -134,7 +134,7 @@ async def test_full_lifecycle_contract_to_closed(env: WorkflowEnvironment, harne
         "transition_open",
         "closing_report",
     } <= sent
-    assert len(harness.outbox_files()) == len(await harness.store.outbox(handle.id))
+    assert len(harness.outbox_files()) == len(await harness.mail.outbox(handle.id))
 
     grants = await harness.store.grants(handle.id)
     assert grants and all(g.revoked_at is not None for g in grants)

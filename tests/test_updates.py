@@ -77,7 +77,7 @@ async def test_commands_illegal_in_the_phase_are_refused_without_trace(
     after = await harness.status(handle)
     assert after == before
     assert await accepted_updates(handle) == 0
-    assert {r.kind for r in await harness.store.outbox(handle.id)} == {"nda_request"}
+    assert {r.kind for r in await harness.mail.outbox(handle.id)} == {"nda_request"}
 
 
 async def test_malformed_commands_are_refused_with_the_reason(env: WorkflowEnvironment, harness: Harness) -> None:

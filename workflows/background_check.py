@@ -12,7 +12,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.engagement import EmailRequest, EngagementActivities
+    from activities.email import EmailActivities, EmailRequest
     from domain.emails import EmailKind, Recipient
     from domain.models import BackgroundCheckInput, CheckCompleted, RecordCheckResult
 
@@ -55,7 +55,7 @@ class BackgroundCheckWorkflow:
         self, input: BackgroundCheckInput, kind: EmailKind, facts: dict[str, str], occurrence: int
     ) -> None:
         await workflow.execute_activity_method(
-            EngagementActivities.send_email,
+            EmailActivities.send_email,
             EmailRequest(
                 engagement_id=input.engagement_id,
                 kind=kind,

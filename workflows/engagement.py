@@ -19,11 +19,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.email import EmailActivities, EmailRequest
     from activities.engagement import (
         AccessRequest,
         AuditInput,
         DocumentInput,
-        EmailRequest,
         EngagementActivities,
         EngineerRecord,
         PhaseChange,
@@ -469,7 +469,7 @@ class EngagementWorkflow:
         state = self._state
         if isinstance(effect, EmailEffect):
             await workflow.execute_activity_method(
-                EngagementActivities.send_email,
+                EmailActivities.send_email,
                 EmailRequest(
                     engagement_id=self._id,
                     kind=effect.kind,
