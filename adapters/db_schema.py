@@ -148,3 +148,16 @@ email_outbox = Table(
     Column("sent_at", DateTime(timezone=True)),
     UniqueConstraint("engagement_id", "step", "recipient", "occurrence", name="one_message_per_step"),
 )
+
+alerts = Table(
+    "admin_alerts",
+    metadata,
+    Column("alert_id", BigInteger, Identity(), primary_key=True),
+    Column("engagement_id", String(80), nullable=False, index=True),
+    Column("alert_key", Text, nullable=False, unique=True),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(60), nullable=False),
+    Column("severity", String(20), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("details", JSONB, nullable=False),
+)

@@ -43,10 +43,12 @@ class Recipient(BaseModel):
     model_config = ConfigDict(frozen=True)
     name: str
     email: str
+    timezone: str | None = None
+    """IANA time zone the recipient reads dates in (UTC when unset)."""
 
 
 def _r(contact: Contact) -> Recipient:
-    return Recipient(name=contact.name, email=str(contact.email))
+    return Recipient(name=contact.name, email=str(contact.email), timezone=contact.timezone)
 
 
 def recipients(kind: EmailKind, spec: EngagementSpec) -> list[Recipient]:

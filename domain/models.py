@@ -369,6 +369,18 @@ class Timeline(Model):
     closed_at: datetime | None
 
 
+class DeliveryProblem(Model):
+    """SendGrid reported that a message will not arrive (bounce, dropped): signalled to the engagement."""
+
+    message_key: str
+    kind: str
+    """The email kind (EmailKind value)."""
+    recipient: str
+    event: Literal["bounce", "dropped", "blocked"]
+    reason: str | None = None
+    at: datetime
+
+
 class CheckCompleted(Model):
     email: str
     outcome: Literal["cleared", "failed", "cancelled"]

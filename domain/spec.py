@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import email_validator  # noqa: F401  (pydantic imports it lazily; load it before any workflow sandbox)
 import yaml
@@ -53,11 +54,25 @@ class ServiceFunction(StrEnum):
     TECHNICAL_OPERATIONS = "technical_operations"
 
 
+def _known_timezone(name: str | None) -> str | None:
+    if name is not None:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r} (an IANA name such as Europe/Lisbon)") from None
+    return name
+
+
+TimeZoneName = Annotated[str | None, AfterValidator(_known_timezone)]
+
+
 class Contact(Strict):
     name: str = Field(min_length=1)
     """The person's full name, as used in emails."""
     email: EmailStr
     """Where this person receives the engagement's emails."""
+    timezone: TimeZoneName = None
+    """IANA time zone in which this person reads dates (UTC when unset)."""
 
 
 class ClientContacts(Strict):
@@ -96,6 +111,8 @@ class EngineerSpec(Strict):
     """Whether this engineer needs production access (and so a cleared background check)."""
     jurisdiction: str = Field(pattern=r"^[A-Z]{2}$")
     """ISO 3166-1 alpha-2 country whose law governs the background check."""
+    timezone: TimeZoneName = None
+    """IANA time zone in which the engineer reads dates (UTC when unset)."""
 
 
 class IamEndpoint(Strict):

@@ -119,6 +119,9 @@ async def test_full_lifecycle_contract_to_closed(env: WorkflowEnvironment, harne
     assert summary.phase is Phase.CLOSED
     assert (summary.remaining_grants, summary.active_identities) == (0, 0)
     assert (summary.documents_delivered, summary.sessions_held, summary.questions_answered) == (5, 1, 1)
+    for person in (ALICE, BOB, CAROL):  # the final sweep left nothing in the IAM
+        identity = await harness.iam(person)
+        assert identity.exists and not identity.active and identity.groups == set()
 
     sent = {r.kind for r in await harness.mail.outbox(handle.id) if r.state == "sent"}
     assert {

@@ -61,7 +61,11 @@ class BackgroundCheckWorkflow:
                 kind=kind,
                 step=f"{kind.value}:{workflow.info().workflow_id}",
                 occurrence=occurrence,
-                recipients=[Recipient(name=input.engineer.name, email=str(input.engineer.email))],
+                recipients=[
+                    Recipient(
+                        name=input.engineer.name, email=str(input.engineer.email), timezone=input.engineer.timezone
+                    )
+                ],
                 facts=facts,
             ),
             start_to_close_timeout=timedelta(seconds=60),
