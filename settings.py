@@ -7,10 +7,13 @@ carry references to them, never the values.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.emails import EmailKind
 
 
 class Settings(BaseSettings):
@@ -34,6 +37,19 @@ class Settings(BaseSettings):
     email_reply_to: str | None = None
     outbox_dir: Path | None = None
     """The folder the outbox sender writes to; defaults to run_dir/outbox."""
+    sendgrid_template_ids: dict[EmailKind, str] = {}
+    """Dynamic template ids by email kind (env SENDGRID_TEMPLATE_IDS as a JSON object, e.g.
+    {"nda_request": "d-..."}); a kind listed here is rendered by SendGrid from the facts."""
+    email_reconciliation_window: timedelta = timedelta(minutes=10)
+    """How long a send of unknown outcome waits for a delivery event before it is sent again
+    (seconds or ISO 8601, e.g. 600 or PT10M)."""
+    sendgrid_webhook_public_key: str | None = None
+    """The Signed Event Webhook's verification key (base64 DER, as SendGrid shows it); the webhook
+    refuses to start without it."""
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8088
+    webhook_max_age: timedelta = timedelta(minutes=10)
+    """A signed event post older than this (by its signed timestamp) is refused as a possible replay."""
     scim_tokens: dict[str, SecretStr] = {}
     """Bearer tokens of the clients' SCIM services by token_ref (env SCIM_TOKENS as a JSON object)."""
     scim_tokens_file: Path | None = None
@@ -42,6 +58,10 @@ class Settings(BaseSettings):
 
     def resolved_outbox_dir(self) -> Path:
         return self.outbox_dir or self.run_dir / "outbox"
+
+    def sendgrid_template_table(self) -> dict[str, str]:
+        """Dynamic template ids by email kind value, as SendGridSender takes them."""
+        return {kind.value: template_id for kind, template_id in self.sendgrid_template_ids.items()}
 
     def scim_token_table(self) -> dict[str, str]:
         tokens = {name: secret.get_secret_value() for name, secret in self.scim_tokens.items()}

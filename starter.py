@@ -23,6 +23,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from adapters.email import OutgoingEmail, mime_message
+from domain.emails import EmailKind, Recipient, people, render, sample_facts, sample_recipient
 from domain.models import (
     Ack,
     AddEngineer,
@@ -193,6 +195,45 @@ def format_status(view: StatusView) -> str:
     return "\n".join(lines)
 
 
+def preview_email(
+    spec: EngagementSpec, kind: EmailKind, recipient_email: str | None, output: str, settings: Settings
+) -> str:
+    """One email of the spec rendered from representative facts (``sample_facts``), never sent."""
+    if recipient_email is None:
+        recipient = sample_recipient(kind, spec)
+    else:
+        known = {p.email.lower(): p for p in people(spec)}
+        found = known.get(recipient_email.lower())
+        if found is None:
+            raise CliError(f"{recipient_email} is not a contact or engineer of {spec.contract_id}")
+        recipient = found
+    organizer = Recipient(name=settings.email_from_name, email=settings.email_from)
+    rendered = render(kind, sample_facts(kind, spec), recipient, organizer=organizer, stamped_at=datetime.now(UTC))
+    if output == "html":
+        return rendered.html
+    message = OutgoingEmail(
+        message_key="preview",
+        kind=kind.value,
+        to_name=recipient.name,
+        to_email=recipient.email,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        attachments=tuple(rendered.attachments),
+    )
+    if output == "eml":
+        return mime_message(message, settings.email_from, settings.email_from_name).as_string()
+    lines = [
+        f"From: {settings.email_from_name} <{settings.email_from}>",
+        f"To: {recipient.name} <{recipient.email}>",
+        f"Subject: {rendered.subject}",
+        *(f"Attachment: {a.filename} ({a.mime_type}, {len(a.content)} bytes)" for a in rendered.attachments),
+        "",
+        rendered.text,
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _datetime(value: str) -> datetime:
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if moment.tzinfo is None:
@@ -273,6 +314,11 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cancel")
     p.add_argument("engagement")
     p.add_argument("--reason", required=True)
+    p = sub.add_parser("preview-email", help="render an email for a spec from sample facts, without sending it")
+    p.add_argument("spec", type=Path)
+    p.add_argument("kind", choices=[k.value for k in EmailKind])
+    p.add_argument("--recipient", metavar="EMAIL", help="a contact or engineer of the spec (default: the first)")
+    p.add_argument("--format", dest="output", choices=["text", "html", "eml"], default="text")
     return root
 
 
@@ -282,6 +328,10 @@ async def run(argv: Sequence[str]) -> int:
     if args.command == "validate":
         spec = load_spec(args.spec)
         print(f"{args.spec}: valid spec for contract {spec.contract_id} ({len(spec.engineers)} engineers)")
+        return 0
+    if args.command == "preview-email":
+        spec = load_spec(args.spec)
+        sys.stdout.write(preview_email(spec, EmailKind(args.kind), args.recipient, args.output, settings))
         return 0
     if args.command == "start":
         spec = load_spec(args.spec)  # a bad spec is refused before anything is contacted

@@ -1,17 +1,29 @@
-"""The email activity: render, claim the message's outbox row, hand it to the sender once."""
+"""The email activity: render, claim the message's outbox row, hand it to the sender once in effect.
+
+Each recipient's message has a row keyed by its message key, moved ``pending → sending → sent`` (or
+``failed``). Before the HTTP call the row says ``sending``; a retry that finds it there cannot know
+whether the provider took the message (the worker may have died after the provider's 202), so the
+row becomes ``unknown`` and is reconciled from SendGrid's delivery events: any event for the key
+proves it was sent. Without any event the activity waits, retrying, for the reconciliation window,
+and only then sends again. That last step is the deliberate at-least-once fallback: a message that
+may be a duplicate beats a lost contractual notice, and the window makes a duplicate unlikely.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from adapters.alerts import AlertStore
 from adapters.email import EmailRejected, EmailSender, EmailTemporarilyFailed, OutgoingEmail
 from adapters.outbox import OutboxStore
-from domain.emails import EmailKind, Recipient, message_key, render
+from domain.emails import HANDED_OVER, EmailKind, MessageState, Recipient, RenderedEmail, message_key, render
 
 
 class EmailRequest(BaseModel):
@@ -31,63 +43,170 @@ class EmailOutcome(BaseModel):
     """Recipients the provider refused for good; recorded as failed, the engagement carries on."""
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Wait(Exception):
+    """This recipient's message has an unknown outcome and no delivery event yet: ask again later."""
+
+    def __init__(self, delay: timedelta) -> None:
+        super().__init__(f"waiting {delay} for delivery events")
+        self.delay = delay
+
+
 class EmailActivities:
-    def __init__(self, outbox: OutboxStore, mailer: EmailSender) -> None:
+    def __init__(
+        self,
+        outbox: OutboxStore,
+        mailer: EmailSender,
+        *,
+        alerts: AlertStore | None = None,
+        reconciliation_window: timedelta = timedelta(minutes=10),
+        reconciliation_poll: timedelta = timedelta(seconds=30),
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        """``alerts`` defaults to the admin alerts in the outbox's database; ``clock`` is for tests."""
         self._outbox = outbox
         self._mailer = mailer
+        self._alerts = alerts or AlertStore(outbox.engine)
+        self._window = reconciliation_window
+        self._poll = reconciliation_poll
+        self._clock = clock
 
     @activity.defn(name="send_email")
     async def send_email(self, request: EmailRequest) -> EmailOutcome:
         outcome = EmailOutcome(sent=[], failed=[])
+        waits: list[timedelta] = []
         for recipient in request.recipients:
-            rendered = render(request.kind, request.facts, recipient)
-            key = message_key(request.engagement_id, request.step, recipient.email, request.occurrence)
-            row = await self._outbox.claim_message(
-                {
-                    "message_key": key,
-                    "engagement_id": request.engagement_id,
-                    "step": request.step,
-                    "kind": request.kind.value,
-                    "recipient": recipient.email.lower(),
-                    "occurrence": request.occurrence,
-                    "subject": rendered.subject,
-                    "body_text": rendered.text,
-                    "body_html": rendered.html,
-                }
-            )
-            if row.state == "sent":
-                outcome.sent.append(recipient.email)
-                continue
-            if row.state == "failed":
-                outcome.failed.append(recipient.email)
-                continue
-            message = OutgoingEmail(
-                message_key=key,
-                kind=request.kind.value,
-                to_name=recipient.name,
-                to_email=recipient.email,
-                subject=rendered.subject,
-                text=rendered.text,
-                html=rendered.html,
-            )
             try:
-                receipt = await self._mailer.send(message)
-            except EmailRejected as error:
-                await self._outbox.mark_message(key, state="failed", provider=self._mailer.name, error=error.detail)
-                activity.logger.error("email %s to a recipient was rejected: %s", request.kind, error)
-                outcome.failed.append(recipient.email)
+                delivered = await self._deliver(request, recipient)
+            except _Wait as wait:
+                waits.append(wait.delay)
                 continue
-            except EmailTemporarilyFailed as error:
-                raise ApplicationError(
-                    str(error),
-                    type="EmailTemporarilyFailed",
-                    next_retry_delay=timedelta(seconds=error.retry_after) if error.retry_after else None,
-                ) from None
-            await self._outbox.mark_message(
-                key, state="sent", provider=receipt.provider, provider_message_id=receipt.message_id
+            (outcome.sent if delivered else outcome.failed).append(recipient.email)
+        if waits:
+            raise ApplicationError(
+                f"{len(waits)} message(s) of unknown outcome: waiting for SendGrid's delivery events",
+                type="EmailOutcomeUnknown",
+                next_retry_delay=min(waits),
             )
-            outcome.sent.append(recipient.email)
         return outcome
+
+    async def _deliver(self, request: EmailRequest, recipient: Recipient) -> bool:
+        """Hand one recipient's message over unless it was already; True if sent, False if refused."""
+        key = message_key(request.engagement_id, request.step, recipient.email, request.occurrence)
+        rendered = self._render(request, recipient, key)
+        row = await self._outbox.claim_message(
+            {
+                "message_key": key,
+                "engagement_id": request.engagement_id,
+                "step": request.step,
+                "kind": request.kind.value,
+                "recipient": recipient.email.lower(),
+                "occurrence": request.occurrence,
+                "subject": rendered.subject,
+                "body_text": rendered.text,
+                "body_html": rendered.html,
+            }
+        )
+        for _ in range(5):  # each pass either finishes or follows a row another writer just moved
+            state = MessageState(row.state)
+            if state in HANDED_OVER:
+                return True
+            if state is MessageState.FAILED:
+                # Raised again in case an earlier attempt died between recording and alerting.
+                await self._alert_rejected(request, recipient, key, row.error or "refused")
+                return False
+            if state is MessageState.SENDING:
+                # An earlier attempt recorded "sending" and never came back: the provider may have it.
+                await self._outbox.mark_unknown(key, at=self._clock())
+            elif state is MessageState.UNKNOWN and await self._may_send_again(key, row.unknown_since):
+                if await self._outbox.begin_sending(key, from_state=state, provider=self._mailer.name):
+                    activity.logger.warning(
+                        "resending %s message %s: no delivery event within %s (at-least-once fallback)",
+                        request.kind.value,
+                        key,
+                        self._window,
+                    )
+                    return await self._send(request, recipient, key, rendered)
+            elif state is MessageState.PENDING and await self._outbox.begin_sending(
+                key, from_state=state, provider=self._mailer.name
+            ):
+                return await self._send(request, recipient, key, rendered)
+            row = await self._outbox.message(key)
+        raise ApplicationError(f"message {key} keeps changing state under this attempt", type="EmailStateContended")
+
+    async def _may_send_again(self, key: str, unknown_since: datetime | None) -> bool:
+        """For a message of unknown outcome: settle it from delivery events, wait, or (past the window) resend."""
+        if await self._outbox.settle_from_events(key) is not None:
+            return False  # an event proves it was sent; the next pass sees the settled row
+        waited = self._clock() - (unknown_since or self._clock())
+        if waited < self._window:
+            raise _Wait(min(self._window - waited, self._poll))
+        return True
+
+    async def _send(self, request: EmailRequest, recipient: Recipient, key: str, rendered: RenderedEmail) -> bool:
+        message = OutgoingEmail(
+            message_key=key,
+            kind=request.kind.value,
+            to_name=recipient.name,
+            to_email=recipient.email,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            attachments=tuple(rendered.attachments),
+            template_data={**request.facts, "name": recipient.name, "subject": rendered.subject},
+        )
+        try:
+            receipt = await self._mailer.send(message)
+        except EmailRejected as error:
+            await self._outbox.mark_failed(key, provider=self._mailer.name, error=error.detail)
+            activity.logger.error("email %s to a recipient was rejected: %s", request.kind, error)
+            await self._alert_rejected(request, recipient, key, error.detail, status=error.status)
+            return False
+        except EmailTemporarilyFailed as error:
+            if error.ambiguous:
+                await self._outbox.mark_unknown(key, at=self._clock(), error=str(error))
+                raise ApplicationError(
+                    f"{error}; the outcome is reconciled from delivery events",
+                    type="EmailOutcomeUnknown",
+                    next_retry_delay=min(self._window, self._poll),
+                ) from None
+            await self._outbox.release(key, error=str(error))
+            raise ApplicationError(
+                str(error),
+                type="EmailTemporarilyFailed",
+                next_retry_delay=timedelta(seconds=error.retry_after) if error.retry_after else None,
+            ) from None
+        await self._outbox.mark_sent(key, provider=receipt.provider, provider_message_id=receipt.message_id)
+        return True
+
+    def _render(self, request: EmailRequest, recipient: Recipient, key: str) -> RenderedEmail:
+        organizer = Recipient(name=self._mailer.from_name, email=self._mailer.from_email)
+        # Stable for every recipient of one invitation (messages queued before session_uid was a fact).
+        seed = f"{request.engagement_id}\x1f{request.step}\x1f{request.occurrence}"
+        default_uid = hashlib.sha256(seed.encode()).hexdigest()[:32] + "@engagements"
+        return render(
+            request.kind,
+            request.facts,
+            recipient,
+            organizer=organizer,
+            stamped_at=self._clock(),
+            default_session_uid=default_uid,
+        )
+
+    async def _alert_rejected(
+        self, request: EmailRequest, recipient: Recipient, key: str, detail: str, status: int | None = None
+    ) -> None:
+        await self._alerts.raise_alert(
+            engagement_id=request.engagement_id,
+            alert_key=f"email-rejected:{key}",
+            at=self._clock(),
+            kind="email_rejected",
+            message=f"SendGrid refused the {request.kind.value} email to {recipient.email}: {detail}",
+            details={"message_key": key, "kind": request.kind.value, "status": status, "error": detail},
+        )
 
     def all(self) -> list[Any]:
         return [self.send_email]

@@ -146,6 +146,11 @@ email_outbox = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
+    # Added by migration 0003 (exactly-once sending and delivery events):
+    Column("state_changed_at", DateTime(timezone=True)),
+    Column("unknown_since", DateTime(timezone=True)),  # when an ambiguous send began its reconciliation window
+    Column("last_event", String(30)),  # the latest SendGrid delivery event that moved the row
+    Column("last_event_at", DateTime(timezone=True)),
     UniqueConstraint("engagement_id", "step", "recipient", "occurrence", name="one_message_per_step"),
 )
 
@@ -160,4 +165,25 @@ alerts = Table(
     Column("severity", String(20), nullable=False),
     Column("message", Text, nullable=False),
     Column("details", JSONB, nullable=False),
+)
+
+# ---------------------------------------------------------------- email delivery events (migration 0003)
+# SendGrid's Event Webhook, one row per sg_event_id (SendGrid may post an event more than once).
+
+email_events = Table(
+    "email_events",
+    metadata,
+    Column("event_id", BigInteger, Identity(), primary_key=True),
+    Column("sg_event_id", Text, nullable=False, unique=True),
+    Column("message_key", String(64), index=True),
+    Column("sg_message_id", Text),
+    Column("event", String(30), nullable=False),
+    Column("bounce_type", String(20)),
+    Column("recipient", String(320)),
+    Column("reason", Text),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("payload", JSONB, nullable=False),
+    Column("followed_up_at", DateTime(timezone=True)),
+    Column("follow_up", Text),
 )

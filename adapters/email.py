@@ -7,25 +7,35 @@ that any mail client (or ``cat``) opens.
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.policy
 import http.client
 import time
-from dataclasses import dataclass
+import urllib.error
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import (
+    Attachment,
     Category,
     Content,
     CustomArg,
+    Disposition,
+    FileContent,
+    FileName,
+    FileType,
     From,
     Mail,
     ReplyTo,
     To,
 )
+
+from domain.emails import Attachment as EmailAttachment
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,9 @@ class OutgoingEmail:
     subject: str
     text: str
     html: str
+    attachments: tuple[EmailAttachment, ...] = ()
+    template_data: Mapping[str, Any] = field(default_factory=dict)
+    """The facts (with the recipient's name and the rendered subject) for a provider-side template."""
 
 
 @dataclass(frozen=True)
@@ -56,17 +69,47 @@ class EmailRejected(Exception):
 
 
 class EmailTemporarilyFailed(Exception):
-    """The provider may accept the message later (429, 5xx, network); retry_after when it said so."""
+    """The provider may accept the message later (429, 5xx, network); retry_after when it said so.
 
-    def __init__(self, detail: str, retry_after: float | None = None) -> None:
+    ``ambiguous`` means the request went out and no answer came back (a timeout or a reset while
+    waiting for the response): the provider may have accepted the message.
+    """
+
+    def __init__(self, detail: str, retry_after: float | None = None, *, ambiguous: bool = False) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+        self.ambiguous = ambiguous
 
 
 class EmailSender(Protocol):
     name: str
+    from_email: str
+    from_name: str
 
     async def send(self, message: OutgoingEmail) -> SendReceipt: ...
+
+
+def mime_message(message: OutgoingEmail, from_email: str, from_name: str) -> EmailMessage:
+    """The message as a MIME document: text and HTML alternatives, then the attachments."""
+    mime = EmailMessage(policy=email.policy.SMTP)
+    mime["From"] = f"{from_name} <{from_email}>"
+    mime["To"] = f"{message.to_name} <{message.to_email}>"
+    mime["Subject"] = message.subject
+    mime["X-Message-Key"] = message.message_key
+    mime["X-Email-Kind"] = message.kind
+    mime.set_content(message.text)
+    mime.add_alternative(message.html, subtype="html")
+    for attachment in message.attachments:
+        media_type, _, parameters = attachment.mime_type.partition(";")
+        maintype, _, subtype = media_type.strip().partition("/")
+        params = dict(
+            (name.strip(), value.strip())
+            for name, _, value in (p.partition("=") for p in parameters.split(";") if p.strip())
+        )
+        mime.add_attachment(
+            attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename, params=params
+        )
+    return mime
 
 
 class OutboxFolderSender:
@@ -76,18 +119,11 @@ class OutboxFolderSender:
 
     def __init__(self, folder: Path, sender: str, sender_name: str) -> None:
         self._folder = folder
-        self._sender = sender
-        self._sender_name = sender_name
+        self.from_email = sender
+        self.from_name = sender_name
 
     async def send(self, message: OutgoingEmail) -> SendReceipt:
-        mime = EmailMessage(policy=email.policy.SMTP)
-        mime["From"] = f"{self._sender_name} <{self._sender}>"
-        mime["To"] = f"{message.to_name} <{message.to_email}>"
-        mime["Subject"] = message.subject
-        mime["X-Message-Key"] = message.message_key
-        mime["X-Email-Kind"] = message.kind
-        mime.set_content(message.text)
-        mime.add_alternative(message.html, subtype="html")
+        mime = mime_message(message, self.from_email, self.from_name)
         path = self._folder / f"{message.message_key}.eml"
         await asyncio.to_thread(self._write, path, mime.as_bytes())
         return SendReceipt(provider=self.name, message_id=path.name)
@@ -100,7 +136,11 @@ class OutboxFolderSender:
 
 
 class SendGridSender:
-    """SendGrid v3 mail send through the official ``sendgrid`` library, with a request timeout."""
+    """SendGrid v3 mail send through the official ``sendgrid`` library, with a request timeout.
+
+    With a dynamic template id for a message's kind, SendGrid renders the message from
+    ``template_data`` instead of the content rendered here.
+    """
 
     name = "sendgrid"
 
@@ -113,21 +153,37 @@ class SendGridSender:
         host: str = "https://api.sendgrid.com",
         reply_to: str | None = None,
         timeout_seconds: float = 10.0,
+        template_ids: Mapping[str, str] | None = None,
     ) -> None:
         self._client = SendGridAPIClient(api_key=api_key, host=host)
         self._client.client.timeout = timeout_seconds
-        self._sender = sender
-        self._sender_name = sender_name
+        self.from_email = sender
+        self.from_name = sender_name
         self._reply_to = reply_to
+        self._template_ids = dict(template_ids or {})
 
     def _mail(self, message: OutgoingEmail) -> Mail:
+        template_id = self._template_ids.get(message.kind)
         mail = Mail(
-            from_email=From(self._sender, self._sender_name),
+            from_email=From(self.from_email, self.from_name),
             to_emails=To(message.to_email, message.to_name),
-            subject=message.subject,
+            subject=None if template_id else message.subject,
         )
-        mail.add_content(Content("text/plain", message.text))
-        mail.add_content(Content("text/html", message.html))
+        if template_id:
+            mail.template_id = template_id
+            mail.dynamic_template_data = dict(message.template_data) or {"subject": message.subject}
+        else:
+            mail.add_content(Content("text/plain", message.text))
+            mail.add_content(Content("text/html", message.html))
+        for attachment in message.attachments:
+            mail.add_attachment(
+                Attachment(
+                    FileContent(base64.b64encode(attachment.content).decode("ascii")),
+                    FileName(attachment.filename),
+                    FileType(attachment.mime_type),
+                    Disposition("attachment"),
+                )
+            )
         mail.add_category(Category(message.kind))
         mail.add_custom_arg(CustomArg("message_key", message.message_key))
         if self._reply_to:
@@ -140,12 +196,17 @@ class SendGridSender:
             response = await asyncio.to_thread(self._client.send, mail)
         except HTTPError as error:
             raise _classify(error) from None
-        except (OSError, http.client.HTTPException) as error:  # refused, reset, timeout, garbled reply
-            raise EmailTemporarilyFailed(f"SendGrid unreachable: {error}") from None
+        except urllib.error.URLError as error:
+            # urllib raises URLError while connecting or writing the request: SendGrid never had it.
+            raise EmailTemporarilyFailed(f"SendGrid unreachable: {error.reason}") from None
+        except (OSError, http.client.HTTPException) as error:
+            # The request went out and the answer was lost (timeout, reset, garbled): it may be sent.
+            raise EmailTemporarilyFailed(f"SendGrid's answer was lost: {error!r}", ambiguous=True) from None
         return SendReceipt(provider=self.name, message_id=response.headers.get("X-Message-Id"))
 
 
 def _classify(error: HTTPError) -> Exception:
+    """SendGrid's documented answers: 429 waits for X-RateLimit-Reset, 5xx retries, other 4xx never will."""
     status = int(error.status_code)
     body = error.body.decode("utf-8", "replace") if isinstance(error.body, bytes) else str(error.body)
     if status == 429:

@@ -9,9 +9,18 @@ It implements the documented contract of ``POST /v3/mail/send``:
 * Errors use SendGrid's shape: ``{"errors": [{"message": ..., "field": ..., "help": ...}]}``.
 * Success is ``202 Accepted`` with an empty body and a unique ``X-Message-Id`` header.
 
+With ``template_id`` (a dynamic template, ``d-`` and 32 hex digits) the content and the subject may
+be left out, and ``personalizations[].dynamic_template_data`` must be an object. Attachments need
+base64 ``content`` and a ``filename``; ``disposition`` is ``attachment`` or ``inline`` (with a
+``content_id``).
+
 Tests can script the next responses: a failure with any status (``fail_next``), a ``429`` with the
 ``X-RateLimit-*`` headers (``rate_limit_next``), or a slow answer (``delay_next``). Scripted
 behaviours are consumed first-in, first-out, one per mail-send request.
+
+The Event Webhook side: ``delivery_event`` shapes the events SendGrid posts about an accepted
+message (its custom args at the top level), and ``EventWebhookSigner`` signs a post the way the
+Signed Event Webhook does (ECDSA P-256 over timestamp + body).
 
 This is a test peer, not production code: it binds 127.0.0.1 on a free port and serves from a
 background thread.
@@ -19,6 +28,8 @@ background thread.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import re
@@ -31,11 +42,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 MAIL_SEND_PATH = "/v3/mail/send"
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 """SendGrid documents a 20 MB limit on the whole message."""
 
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_DYNAMIC_TEMPLATE_ID = re.compile(r"^d-[0-9a-f]{32}$")
 
 _DEFAULT_MESSAGES: dict[int, str] = {
     400: "Bad Request",
@@ -115,8 +131,11 @@ def validate_mail(payload: Any) -> None:
             "The personalizations field is required and must have at least one personalization.",
             "personalizations",
         )
+    template_id = payload.get("template_id")
+    if template_id is not None and (not isinstance(template_id, str) or not _DYNAMIC_TEMPLATE_ID.match(template_id)):
+        raise ValidationError(f"The template_id must be a valid GUID, you provided '{template_id}'.", "template_id")
     top_subject = payload.get("subject")
-    has_top_subject = isinstance(top_subject, str) and top_subject != ""
+    has_top_subject = (isinstance(top_subject, str) and top_subject != "") or template_id is not None
     for i, personalization in enumerate(personalizations):
         if not isinstance(personalization, dict):
             raise ValidationError("Invalid type. Expected: object.", f"personalizations.{i}")
@@ -131,6 +150,12 @@ def validate_mail(payload: Any) -> None:
             email = address.get("email") if isinstance(address, dict) else None
             if not isinstance(email, str) or not _EMAIL.match(email):
                 raise ValidationError("Does not contain a valid address.", f"personalizations.{i}.to.{j}.email")
+        data = personalization.get("dynamic_template_data")
+        if data is not None and not isinstance(data, dict):
+            raise ValidationError(
+                f"Invalid type. Expected: object, given: {type(data).__name__}.",
+                f"personalizations.{i}.dynamic_template_data",
+            )
         subject = personalization.get("subject")
         if not has_top_subject and not (isinstance(subject, str) and subject):
             raise ValidationError(
@@ -148,7 +173,9 @@ def validate_mail(payload: Any) -> None:
     if not isinstance(sender.get("email"), str) or not _EMAIL.match(sender["email"]):
         raise ValidationError("The from email does not contain a valid address.", "from.email")
     content = payload.get("content")
-    if not isinstance(content, list) or not content:
+    if template_id is not None and content is None:
+        content = []
+    elif not isinstance(content, list) or not content:
         raise ValidationError(
             "Unless a valid template_id is provided, the content parameter is required. There must be at least "
             "one defined content block.",
@@ -175,6 +202,7 @@ def validate_mail(payload: Any) -> None:
             "If present, text/plain must be first, followed by text/html, followed by any other content.",
             "content",
         )
+    _validate_attachments(payload.get("attachments"))
     custom_args = payload.get("custom_args")
     if custom_args is not None and (
         not isinstance(custom_args, dict) or not all(isinstance(v, str) for v in custom_args.values())
@@ -185,6 +213,41 @@ def validate_mail(payload: Any) -> None:
         not isinstance(categories, list) or len(categories) > 10 or not all(isinstance(c, str) for c in categories)
     ):
         raise ValidationError("Categories must be a list of at most 10 strings.", "categories")
+
+
+def _validate_attachments(attachments: Any) -> None:
+    if attachments is None:
+        return
+    if not isinstance(attachments, list):
+        raise ValidationError("Invalid type. Expected: array.", "attachments")
+    for i, attachment in enumerate(attachments):
+        if not isinstance(attachment, dict):
+            raise ValidationError("Invalid type. Expected: object.", f"attachments.{i}")
+        content = attachment.get("content")
+        if not isinstance(content, str) or not content:
+            raise ValidationError("The attachment content is required.", f"attachments.{i}.content")
+        try:
+            base64.b64decode(content, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError(
+                "The attachment content must be base64 encoded.", f"attachments.{i}.content"
+            ) from None
+        filename = attachment.get("filename")
+        if not isinstance(filename, str) or not filename:
+            raise ValidationError("The attachment filename parameter is required.", f"attachments.{i}.filename")
+        kind = attachment.get("type")
+        if kind is not None and (not isinstance(kind, str) or not kind or "\r" in kind or "\n" in kind):
+            raise ValidationError("The attachment type cannot contain CRLF characters.", f"attachments.{i}.type")
+        disposition = attachment.get("disposition", "attachment")
+        if disposition not in ("attachment", "inline"):
+            raise ValidationError(
+                "The disposition of your attachment can be either 'inline' or 'attachment'.",
+                f"attachments.{i}.disposition",
+            )
+        if disposition == "inline" and not attachment.get("content_id"):
+            raise ValidationError(
+                "The content_id parameter is required if the disposition is 'inline'.", f"attachments.{i}.content_id"
+            )
 
 
 @dataclass
@@ -428,3 +491,64 @@ class SendGridPeer:
             raise ValueError("count must be at least 1")
         with self._state.lock:
             self._state.script.extend([item] * count)
+
+
+# ---------------------------------------------------------------- the Event Webhook, SendGrid's side
+
+SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+
+
+def delivery_event(request: PeerRequest, event: str, *, timestamp: int | None = None, **fields: Any) -> dict[str, Any]:
+    """The event SendGrid would post about a message it accepted, as its Event Webhook shapes it.
+
+    The message's custom args are merged into the event's top level; ``sg_message_id`` starts with
+    the ``X-Message-Id`` that answered the send; each event has a unique ``sg_event_id``.
+    """
+    if not request.accepted or not isinstance(request.payload, dict):
+        raise ValueError("only an accepted message has delivery events")
+    payload = request.payload
+    categories = payload.get("categories") or []
+    shaped: dict[str, Any] = {
+        "email": payload["personalizations"][0]["to"][0]["email"],
+        "timestamp": int(time.time()) if timestamp is None else timestamp,
+        "smtp-id": f"<{secrets.token_hex(8)}@ismtpd-test>",
+        "event": event,
+        "category": categories[0] if len(categories) == 1 else categories,
+        "sg_event_id": secrets.token_urlsafe(16),
+        "sg_message_id": f"{request.message_id}.recvd-test-{secrets.token_hex(4)}-1-0",
+        **(payload.get("custom_args") or {}),
+    }
+    if event == "delivered":
+        shaped["response"] = "250 OK"
+    elif event == "deferred":
+        shaped.update(response="400 try again later", attempt="1")
+    elif event in ("bounce", "dropped"):
+        shaped["reason"] = fields.pop("reason", "550 5.1.1 The email account that you tried to reach does not exist")
+        if event == "bounce":
+            shaped.update(type=fields.pop("type", "bounce"), status="5.1.1")
+    shaped.update(fields)
+    return shaped
+
+
+class EventWebhookSigner:
+    """What SendGrid does when the Signed Event Webhook is on: an ECDSA P-256 key pair of the account;
+    each post is signed over ``timestamp + raw body`` (SHA-256) and carries the base64 DER signature
+    and the timestamp in two headers. The account shows the public key as base64 DER."""
+
+    def __init__(self) -> None:
+        self._key = ec.generate_private_key(ec.SECP256R1())
+
+    @property
+    def public_key(self) -> str:
+        der = self._key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        return base64.b64encode(der).decode("ascii")
+
+    def headers(self, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        signature = self._key.sign(stamp.encode("ascii") + body, ec.ECDSA(hashes.SHA256()))
+        return {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: base64.b64encode(signature).decode("ascii"),
+            TIMESTAMP_HEADER: stamp,
+        }

@@ -3,6 +3,8 @@ SendGrid peer, the outbox folder on disk, and the ``send_email`` activity over P
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import email.policy
 import json
 import uuid
@@ -17,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.email import EmailActivities, EmailRequest
+from adapters.alerts import AlertStore
 from adapters.db import EngagementStore
 from adapters.email import (
     EmailRejected,
@@ -26,7 +29,7 @@ from adapters.email import (
     SendGridSender,
 )
 from adapters.outbox import OutboxStore
-from domain.emails import EmailKind, Recipient, message_key
+from domain.emails import Attachment, EmailKind, Recipient, message_key
 from tests.sendgrid_peer import SendGridPeer, error_body
 
 SENDER = "engagements@firm.example"
@@ -161,8 +164,76 @@ async def test_sendgrid_invalid_recipient_is_rejected_by_the_peer(peer: SendGrid
 
 async def test_sendgrid_slow_answer_times_out_as_temporary(peer: SendGridPeer) -> None:
     peer.delay_next(2.0)
-    with pytest.raises(EmailTemporarilyFailed):
+    with pytest.raises(EmailTemporarilyFailed) as caught:
         await sendgrid(peer, timeout_seconds=0.5).send(outgoing())
+    # The request went out and its answer was lost: SendGrid may have the message.
+    assert caught.value.ambiguous
+
+
+async def test_sendgrid_refused_connection_is_not_ambiguous() -> None:
+    peer = SendGridPeer().start()
+    sender = sendgrid(peer)
+    peer.stop()
+    with pytest.raises(EmailTemporarilyFailed) as caught:
+        await sender.send(outgoing())
+    assert not caught.value.ambiguous
+
+
+@pytest.mark.parametrize("status", [429, 500])
+async def test_sendgrid_answers_are_not_ambiguous(peer: SendGridPeer, status: int) -> None:
+    peer.fail_next(status)
+    with pytest.raises(EmailTemporarilyFailed) as caught:
+        await sendgrid(peer).send(outgoing())
+    assert not caught.value.ambiguous
+
+
+def with_invitation(message: OutgoingEmail) -> OutgoingEmail:
+    ics = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"
+    invite = Attachment(filename="invite.ics", mime_type="text/calendar; method=REQUEST", content=ics)
+    return dataclasses.replace(message, attachments=(invite,))
+
+
+async def test_sendgrid_carries_attachments(peer: SendGridPeer) -> None:
+    message = with_invitation(outgoing())
+    await sendgrid(peer).send(message)
+
+    [accepted] = peer.received
+    [attachment] = accepted.payload["attachments"]
+    assert attachment["filename"] == "invite.ics"
+    assert attachment["type"] == "text/calendar; method=REQUEST"
+    assert attachment["disposition"] == "attachment"
+    assert base64.b64decode(attachment["content"]) == message.attachments[0].content
+
+
+async def test_sendgrid_dynamic_template_for_a_kind(peer: SendGridPeer) -> None:
+    template_id = f"d-{uuid.uuid4().hex}"
+    sender = SendGridSender(
+        peer.api_key,
+        SENDER,
+        SENDER_NAME,
+        host=peer.host,
+        timeout_seconds=5,
+        template_ids={EmailKind.NDA_REQUEST.value: template_id},
+    )
+    data = {"client": "Acme Corp", "deadline": "2026-12-15T09:00:00+00:00", "name": "Sam", "subject": "Sign"}
+    message = dataclasses.replace(outgoing(), template_data=data)
+    await sender.send(message)
+    await sender.send(dataclasses.replace(message, kind=EmailKind.NDA_REMINDER.value))
+
+    templated, plain = (r.payload for r in peer.received)
+    assert templated["template_id"] == template_id
+    assert templated["personalizations"][0]["dynamic_template_data"] == data
+    assert "content" not in templated and "subject" not in templated
+    assert templated["custom_args"] == {"message_key": message.message_key}
+    assert templated["categories"] == [EmailKind.NDA_REQUEST.value]
+    assert "template_id" not in plain and plain["subject"] == message.subject
+
+
+async def test_sendgrid_peer_refuses_a_bad_attachment(peer: SendGridPeer) -> None:
+    bad = dataclasses.replace(outgoing(), attachments=(Attachment(filename="", mime_type="text/plain", content=b"x"),))
+    with pytest.raises(EmailRejected) as caught:
+        await sendgrid(peer).send(bad)
+    assert json.loads(caught.value.detail)["errors"][0]["field"] == "attachments.0.filename"
 
 
 # ---------------------------------------------------------------- OutboxFolderSender on disk
@@ -198,6 +269,21 @@ async def test_outbox_folder_writes_readable_eml(tmp_path: Path) -> None:
     assert plain is not None and html is not None
     assert plain.get_content().strip() == message.text
     assert html.get_content().strip() == message.html
+
+
+async def test_outbox_folder_writes_attachments_as_mime_parts(tmp_path: Path) -> None:
+    message = with_invitation(outgoing())
+    await OutboxFolderSender(tmp_path, SENDER, SENDER_NAME).send(message)
+
+    parsed = read_eml(tmp_path / f"{message.message_key}.eml")
+    assert parsed.get_content_type() == "multipart/mixed"
+    [part] = list(parsed.iter_attachments())
+    assert part.get_content_type() == "text/calendar"
+    assert part.get_param("method") == "REQUEST"
+    assert part.get_filename() == "invite.ics"
+    assert part.get_content() in (message.attachments[0].content, message.attachments[0].content.decode())
+    plain = parsed.get_body(preferencelist=("plain",))
+    assert plain is not None and plain.get_content().strip() == message.text
 
 
 async def test_outbox_folder_rewrites_same_key(tmp_path: Path) -> None:
@@ -286,10 +372,33 @@ async def test_send_email_activity_records_rejection_and_carries_on(store: Engag
     assert sent.state == "sent"
     assert sent.provider_message_id == peer.received[0].message_id
 
-    # A retry of the activity neither resends the refused message nor the delivered one.
+    [alert] = await AlertStore(store.engine).alerts(request.engagement_id)
+    assert alert.kind == "email_rejected" and alert.alert_key == f"email-rejected:{key_of(request, SIGNATORY)}"
+    assert "Does not contain a valid address." in alert.message
+    assert alert.details["status"] == 400 and alert.details["kind"] == "nda_request"
+
+    # A retry of the activity neither resends the refused message nor the delivered one, nor alerts twice.
     again = await ActivityEnvironment().run(activities.send_email, request)
     assert again == outcome
     assert len(peer.requests) == 2
+    assert len(await AlertStore(store.engine).alerts(request.engagement_id)) == 1
+
+
+@pytest.mark.parametrize("status", [401, 403, 413])
+async def test_send_email_activity_records_every_refusal_sendgrid_documents(
+    store: EngagementStore, peer: SendGridPeer, status: int
+) -> None:
+    request = nda_request(SIGNATORY)
+    peer.fail_next(status)
+
+    outcome = await ActivityEnvironment().run(email_activities(store, peer).send_email, request)
+
+    assert outcome.failed == [SIGNATORY.email] and outcome.sent == []
+    [row] = await OutboxStore(store.engine).outbox(request.engagement_id)
+    assert row.state == "failed"
+    assert json.loads(row.error)["errors"][0]["message"]
+    [alert] = await AlertStore(store.engine).alerts(request.engagement_id)
+    assert alert.details["status"] == status
 
 
 async def test_send_email_activity_rate_limited_raises_retryable(store: EngagementStore, peer: SendGridPeer) -> None:
