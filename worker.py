@@ -20,6 +20,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.email import EmailActivities
 from activities.engagement import EngagementActivities
+from adapters.alerts import AlertStore
 from adapters.db import EngagementStore, create_engine, migrate, start_embedded_postgres
 from adapters.email import EmailSender, OutboxFolderSender, SendGridSender
 from adapters.outbox import OutboxStore
@@ -54,6 +55,7 @@ def email_sender(settings: Settings) -> EmailSender:
             host=settings.sendgrid_host,
             reply_to=settings.email_reply_to,
             timeout_seconds=settings.sendgrid_timeout_seconds,
+            template_ids=settings.sendgrid_template_table(),
         )
     return OutboxFolderSender(settings.resolved_outbox_dir(), settings.email_from, settings.email_from_name)
 
@@ -80,8 +82,14 @@ async def engagement_worker(client: Client, settings: Settings, url: str) -> Asy
     await migrate(url)
     engine = create_engine(url)
     directories = DirectoryPool(settings.scim_token_table(), settings.scim_timeout_seconds)
-    engagement = EngagementActivities(EngagementStore(engine), directories)
-    email = EmailActivities(OutboxStore(engine), email_sender(settings))
+    alerts = AlertStore(engine)
+    engagement = EngagementActivities(EngagementStore(engine), directories, alerts)
+    email = EmailActivities(
+        OutboxStore(engine),
+        email_sender(settings),
+        alerts=alerts,
+        reconciliation_window=settings.email_reconciliation_window,
+    )
     worker = new_worker(client, settings.task_queue, engagement, email)
     try:
         async with worker:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from adapters.alerts import AlertStore
 from adapters.db import EngagementStore
 from adapters.scim import DirectoryPool, GroupNotFound
 from domain.models import (
@@ -52,6 +53,14 @@ class AuditInput(BaseModel):
     at: datetime
     actor: str
     action: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class AlertInput(BaseModel):
+    engagement_id: str
+    at: datetime
+    kind: str
+    message: str
     details: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -105,9 +114,10 @@ def _event_key(suffix: str = "") -> str:
 
 
 class EngagementActivities:
-    def __init__(self, store: EngagementStore, directories: DirectoryPool) -> None:
+    def __init__(self, store: EngagementStore, directories: DirectoryPool, alerts: AlertStore) -> None:
         self._store = store
         self._directories = directories
+        self._alerts = alerts
 
     async def _audit(
         self, engagement_id: str, at: datetime, actor: str, action: str, details: dict[str, Any], suffix: str = ""
@@ -175,28 +185,36 @@ class EngagementActivities:
     @activity.defn(name="apply_access")
     async def apply_access(self, request: AccessRequest) -> EngineerAccessReadBack:
         """Converge one identity on its plan, read it back, and only then record it in the ledger."""
-        directory = self._directories.directory(request.iam.scim_base_url, request.iam.token_ref)
+        directory = self._directories.directory(request.iam.scim_base_url, request.iam.token_ref, request.iam.dialect)
         scope = frozenset(request.scope)
         desired = frozenset(request.groups)
+        operations: list[dict[str, str]] = []  # each SCIM request and its outcome, for the ledger
         try:
             before = await directory.read_identity(request.email, scope)
             user_id = before.user_id
             if request.active:
-                user_id = await directory.ensure_user(
+                user_id, created = await directory.ensure_user(
                     user_name=request.email, display_name=request.display_name, email=request.email
                 )
+                if not before.exists:
+                    operations.append({"op": "create_user", "outcome": "created" if created else "adopted"})
                 if not before.active:
                     await directory.set_active(user_id, True)
+                    operations.append({"op": "activate", "outcome": "done"})
             if user_id is not None:
                 for group in sorted(desired - before.groups):
                     await directory.add_member(group, user_id)
+                    operations.append({"op": "add_member", "group": group, "outcome": "done"})
                 for group in sorted(before.groups - desired):
-                    await directory.remove_member(group, user_id)
+                    outcome = await directory.remove_member(group, user_id)
+                    operations.append({"op": "remove_member", "group": group, "outcome": outcome})
                 if not request.active and before.exists:
                     if request.iam.deprovision == "delete":
-                        await directory.delete_user(user_id)
+                        deleted = await directory.delete_user(user_id)
+                        operations.append({"op": "delete_user", "outcome": deleted})
                     elif before.active:
                         await directory.set_active(user_id, False)
+                        operations.append({"op": "deactivate", "outcome": "done"})
             after = await directory.read_identity(request.email, scope)
         except GroupNotFound as error:
             # The client's IAM owner must create the group; retrying picks it up once it exists.
@@ -216,6 +234,7 @@ class EngagementActivities:
             removed_groups=sorted(before.groups - desired),
         )
         evidence = {
+            "operations": operations,
             "read_back_at": datetime.now().astimezone().isoformat(),
             "iam": request.iam.scim_base_url,
             "user_id": readback.scim_user_id,
@@ -232,8 +251,9 @@ class EngagementActivities:
             at=request.at,
             evidence=evidence,
         )
-        drift_added = sorted(desired - before.groups)
-        if drift_added or readback.removed_groups or before.active != after.active:
+        granted = sorted(desired - before.groups)
+        readback.granted_groups = granted
+        if granted or readback.removed_groups or before.active != after.active:
             await self._audit(
                 request.engagement_id,
                 request.at,
@@ -242,13 +262,24 @@ class EngagementActivities:
                 {
                     "engineer": request.email,
                     "reason": request.reason,
-                    "granted": drift_added,
+                    "granted": granted,
                     "revoked": readback.removed_groups,
                     "identity_active": after.active,
                     "evidence": evidence,
                 },
             )
         return readback
+
+    @activity.defn(name="raise_alert")
+    async def raise_alert(self, alert: AlertInput) -> None:
+        await self._alerts.raise_alert(
+            engagement_id=alert.engagement_id,
+            alert_key=_event_key(),
+            at=alert.at,
+            kind=alert.kind,
+            message=alert.message,
+            details=alert.details,
+        )
 
     @activity.defn(name="save_document")
     async def save_document(self, request: DocumentInput) -> None:
@@ -290,6 +321,7 @@ class EngagementActivities:
             self.append_audit,
             self.save_engineer,
             self.apply_access,
+            self.raise_alert,
             self.save_document,
             self.save_session,
             self.save_question,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx2
 from scim2_client.engines.httpx2 import AsyncSCIMClient
@@ -59,6 +59,8 @@ class ScimDirectory:
     base_url: str
     token: str | None = None
     timeout_seconds: float = 10.0
+    dialect: Literal["rfc7644", "entra"] = "rfc7644"
+    """How a member is removed: RFC 7644 path filter, or Entra's remove-with-value."""
     _http: httpx2.AsyncClient | None = field(default=None, init=False, repr=False)
     _scim: AsyncSCIMClient | None = field(default=None, init=False, repr=False)
     _groups: dict[str, str] = field(default_factory=dict, init=False, repr=False)
@@ -95,8 +97,8 @@ class ScimDirectory:
         result = await scim.query(User, query_parameters=SearchRequest(filter=f"userName eq {_quote(user_name)}"))
         return next(iter(_resources(result)), None)
 
-    async def ensure_user(self, *, user_name: str, display_name: str, email: str) -> str:
-        """Create the identity, or adopt the one that already exists; returns its id."""
+    async def ensure_user(self, *, user_name: str, display_name: str, email: str) -> tuple[str, bool]:
+        """Create the identity, or adopt the one that already exists; returns its id and whether it was new."""
         scim = await self._client()
         try:
             created: Any = await scim.create(
@@ -107,24 +109,25 @@ class ScimDirectory:
                     emails=[Email(value=email, primary=True, type="work")],
                 )
             )
-            return _id_of(created)
+            return _id_of(created), True
         except UniquenessException:
             existing = await self.find_user(user_name)
             if existing is None:
                 raise
-            return _id_of(existing)
+            return _id_of(existing), False
 
     async def set_active(self, user_id: str, active: bool) -> None:
         scim = await self._client()
         patch = PatchOp[User[Any]](operations=[PatchOperation[User[Any]](op="replace", path="active", value=active)])
         await scim.modify(User, user_id, patch)
 
-    async def delete_user(self, user_id: str) -> None:
+    async def delete_user(self, user_id: str) -> Literal["deleted", "already_absent"]:
         scim = await self._client()
         try:
             await scim.delete(User, user_id)
         except NotFoundException:
-            pass  # already gone: that is what we wanted
+            return "already_absent"  # already gone: that is what we wanted
+        return "deleted"
 
     # ----------------------------------------------------------------- groups
 
@@ -153,20 +156,37 @@ class ScimDirectory:
         group = await scim.query(Group, await self.group_id(group_name))
         return {m.value for m in getattr(group, "members", None) or [] if m.value}
 
+    async def member_count(self, group_name: str) -> int:
+        """How many member entries the group lists (a duplicate membership would count twice)."""
+        scim = await self._client()
+        group = await scim.query(Group, await self.group_id(group_name))
+        return len(getattr(group, "members", None) or [])
+
     async def add_member(self, group_name: str, user_id: str) -> None:
         scim = await self._client()
         patch = PatchOp[Group](operations=[PatchOperation[Group](op="add", path="members", value=[{"value": user_id}])])
         await scim.modify(Group, await self.group_id(group_name), patch)
 
-    async def remove_member(self, group_name: str, user_id: str) -> None:
+    async def remove_member(self, group_name: str, user_id: str) -> Literal["removed", "already_absent"]:
         scim = await self._client()
-        patch = PatchOp[Group](
-            operations=[PatchOperation[Group](op="remove", path=f"members[value eq {_quote(user_id)}]")]
-        )
+        group_id = await self.group_id(group_name)
         try:
-            await scim.modify(Group, await self.group_id(group_name), patch)
+            if self.dialect == "entra":
+                # Entra ID sends (and expects) the member to remove as the operation's value, which
+                # RFC 7644 does not allow: the payload is sent as is, unchecked by the client.
+                entra_patch = {
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "remove", "path": "members", "value": [{"value": user_id}]}],
+                }
+                await scim.modify(Group, group_id, entra_patch, check_request_payload=False)
+            else:
+                patch = PatchOp[Group](
+                    operations=[PatchOperation[Group](op="remove", path=f"members[value eq {_quote(user_id)}]")]
+                )
+                await scim.modify(Group, group_id, patch)
         except NotFoundException:
-            pass  # the membership (or the group) is already gone
+            return "already_absent"  # the membership (or the group) is already gone
+        return "removed"
 
     # ----------------------------------------------------------------- read-back
 
@@ -185,17 +205,19 @@ class DirectoryPool:
     def __init__(self, tokens: dict[str, str], timeout_seconds: float = 10.0) -> None:
         self._tokens = tokens
         self._timeout = timeout_seconds
-        self._directories: dict[tuple[str, str | None], ScimDirectory] = {}
+        self._directories: dict[tuple[str, str | None, str], ScimDirectory] = {}
 
-    def directory(self, base_url: str, token_ref: str | None) -> ScimDirectory:
+    def directory(
+        self, base_url: str, token_ref: str | None, dialect: Literal["rfc7644", "entra"] = "rfc7644"
+    ) -> ScimDirectory:
         token = None
         if token_ref is not None:
             if token_ref not in self._tokens:
                 raise KeyError(f"no SCIM token named {token_ref!r} in the worker's settings")
             token = self._tokens[token_ref]
-        key = (base_url, token)
+        key = (base_url, token, dialect)
         if key not in self._directories:
-            self._directories[key] = ScimDirectory(base_url, token, self._timeout)
+            self._directories[key] = ScimDirectory(base_url, token, self._timeout, dialect)
         return self._directories[key]
 
     async def close(self) -> None:

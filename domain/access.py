@@ -30,14 +30,16 @@ def plan_for(
     check: CheckStatus,
     removed: bool,
     phase: Phase,
+    suspended: bool = False,
 ) -> AccessPlan:
     """The access one engineer should hold right now.
 
-    - nothing before the NDA is signed, after the end date, once removed, or after a failed check;
+    - nothing before the NDA is signed, after the end date, once removed, after a failed check,
+      or while access is suspended by an emergency revocation;
     - the role's non-production groups during onboarding, delivery and notice;
     - the role's production groups only with production access *and* a cleared check.
     """
-    if phase not in ACCESS_PHASES or removed or policy is None or check is CheckStatus.FAILED:
+    if phase not in ACCESS_PHASES or removed or suspended or policy is None or check is CheckStatus.FAILED:
         return NO_ACCESS
     groups = set(policy.non_production)
     if production_access and check is CheckStatus.CLEARED:
@@ -45,13 +47,16 @@ def plan_for(
     return AccessPlan(active=True, groups=frozenset(groups))
 
 
-def plan_engineer(roles: dict[str, RolePolicy], engineer: EngineerState, phase: Phase) -> AccessPlan:
+def plan_engineer(
+    roles: dict[str, RolePolicy], engineer: EngineerState, phase: Phase, *, all_suspended: bool = False
+) -> AccessPlan:
     return plan_for(
         policy=roles.get(engineer.spec.role),
         production_access=engineer.spec.production_access,
         check=engineer.check,
         removed=engineer.removed,
         phase=phase,
+        suspended=engineer.suspended or all_suspended,
     )
 
 

@@ -73,6 +73,8 @@ class EngineerState(Model):
     """The checks the jurisdiction allowed and that were run."""
     removed: bool = False
     """Removed from the engagement: no grant may remain."""
+    suspended: bool = False
+    """Access revoked by an emergency command, until it is restored."""
     scim_user_id: str | None = None
     """The identity's id in the client's IAM, once created or adopted."""
     identity_active: bool = False
@@ -103,6 +105,8 @@ class HandoverSession(Model):
     starts_at: datetime
     duration: timedelta
     status: Literal["scheduled", "held", "cancelled"] = "scheduled"
+    sequence: int = 0
+    """Bumped on every reschedule or cancellation (the calendar invite's SEQUENCE)."""
     held_at: datetime | None = None
     notes: str | None = None
 
@@ -122,6 +126,14 @@ class Notice(Model):
     given_at: datetime
     actor: str
     reason: str | None = None
+
+
+class EmergencyRevocation(Model):
+    actor: str
+    reason: str
+    requested_at: datetime
+    emails: list[str]
+    """The engineers whose access is being revoked."""
 
 
 class RevocationEvidence(Model):
@@ -209,6 +221,13 @@ class EngagementState(Model):
     sessions: list[HandoverSession] = Field(default_factory=list)
     questions: list[Question] = Field(default_factory=list)
     next_access_review_at: datetime | None = None
+    access_suspended: bool = False
+    """Every engineer's access revoked by an emergency command, until it is restored."""
+    emergency: EmergencyRevocation | None = None
+    """An emergency revocation waiting for the IAM's confirmation, to be reported."""
+    delivery_problems: list[DeliveryProblem] = Field(default_factory=list)
+    """Emails that will not arrive (bounced, dropped), as SendGrid reported them."""
+    transition_closing_sent: bool = False
     access_review_requested: bool = False
     access_reviews_done: int = 0
     last_access_review_at: datetime | None = None
@@ -329,6 +348,28 @@ class RequestAccessReview(Command):
     pass
 
 
+class RevokeAccessNow(Command):
+    email: EmailStr | None = None
+    """One engineer; every engineer when omitted."""
+    reason: str = Field(min_length=1)
+
+
+class RestoreAccess(Command):
+    email: EmailStr | None = None
+    """One engineer; the whole engagement when omitted."""
+
+
+class RescheduleSession(Command):
+    session_id: str
+    starts_at: datetime
+    duration: timedelta | None = None
+
+
+class CancelSession(Command):
+    session_id: str
+    reason: str | None = None
+
+
 class Ack(Model):
     accepted: str
     """What the engagement accepted, in words."""
@@ -350,6 +391,7 @@ class EngineerView(Model):
     production_access: bool
     check: CheckStatus
     removed: bool
+    suspended: bool = False
     identity_active: bool
     groups: list[str]
 
@@ -412,8 +454,13 @@ class StatusView(Model):
     cancelled_reason: str | None
     revocation: RevocationEvidence | None
     last_access_review_at: datetime | None = None
+    access_suspended: bool = False
+    delivery_problems: list[DeliveryProblem] = Field(default_factory=list)
     pending_effects: int
     """Side effects decided and not yet performed."""
     settled: bool = False
     """No effect pending and every identity in the IAM matches the plan."""
     runs: int
+
+
+EngagementState.model_rebuild()

@@ -122,6 +122,8 @@ class IamEndpoint(Strict):
     """Name of the bearer token in the worker's secrets; the token itself never enters a workflow."""
     deprovision: Literal["deactivate", "delete"] = "deactivate"
     """What happens to an identity at the end: ``active=false`` (the Okta/Entra default) or deletion."""
+    dialect: Literal["rfc7644", "entra"] = "rfc7644"
+    """How a group member is removed: an RFC 7644 path filter, or Entra's remove-with-value form."""
 
 
 class Agreement(Strict):
@@ -166,6 +168,10 @@ class EngagementSpec(Strict):
     """How often, during delivery, the IAM's actual grants are reconciled with the policy."""
     handover_reminder_lead: PositiveDuration = timedelta(days=14)
     """How long before the end date the missing handover items are chased."""
+    revocation_alert_after: PositiveDuration = timedelta(minutes=15)
+    """An admin is alerted when the IAM has not confirmed a revocation within this long."""
+    transition_closing_notice: PositiveDuration = timedelta(days=7)
+    """How long before the transition window closes the client is reminded that it will."""
 
     @model_validator(mode="after")
     def _consistent(self) -> EngagementSpec:

@@ -71,24 +71,29 @@ async def store(database_url: str) -> AsyncIterator[EngagementStore]:
 class ScimServer:
     """The real scim2-server on loopback; each test takes a tenant of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra_args: list[str] | None = None) -> None:
         self.port = free_port()
+        self.extra_args = extra_args if extra_args is not None else ["--dynamic-tenants"]
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [str(BIN / "scim2-server"), "--port", str(self.port), "--dynamic-tenants"],
+            [str(BIN / "scim2-server"), "--port", str(self.port), *self.extra_args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 20
+        self.wait_for(self.port)
+
+    @staticmethod
+    def wait_for(port: int, seconds: float = 20) -> None:
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                     return
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError("scim2-server did not start")
+        raise RuntimeError(f"no SCIM server listening on port {port}")
 
     def stop(self) -> None:
         if self.process is not None:
@@ -128,23 +133,6 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     environment = await _time_skipping()
     yield environment
     await environment.shutdown()
-
-
-@pytest_asyncio.fixture
-async def isolated_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A test server of its own. Updates racing a continue-as-new leave the time-skipping server's
-    clock locked (seen with temporal-test-server 1.40), which would stall every later test."""
-    environment = await _time_skipping()
-    yield environment
-    await environment.shutdown()
-
-
-@pytest_asyncio.fixture
-async def isolated_harness(
-    isolated_env: WorkflowEnvironment, store: EngagementStore, tenant: ScimDirectory, tmp_path: Path
-) -> AsyncIterator[Harness]:
-    async with Harness.running(isolated_env.client, store, tenant, tmp_path) as running:
-        yield running
 
 
 @pytest_asyncio.fixture

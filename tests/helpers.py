@@ -13,17 +13,27 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.email import EmailActivities
 from activities.engagement import EngagementActivities
+from adapters.alerts import AlertStore
 from adapters.db import EngagementStore
 from adapters.email import OutboxFolderSender
 from adapters.outbox import OutboxStore
 from adapters.scim import DirectoryPool, ScimDirectory
-from domain.models import Ack, EngagementInput, Phase, StatusView
+from domain.models import (
+    Ack,
+    EngagementInput,
+    GiveNotice,
+    Phase,
+    RecordCheckResult,
+    RecordNdaSigned,
+    StatusView,
+)
 from domain.spec import EngagementSpec, parse_spec
 from worker import new_worker
 from workflows.engagement import EngagementWorkflow
@@ -98,13 +108,18 @@ class Harness:
     @classmethod
     @contextlib.asynccontextmanager
     async def running(
-        cls, client: Client, store: EngagementStore, tenant: ScimDirectory, tmp_path: Path
+        cls,
+        client: Client,
+        store: EngagementStore,
+        tenant: ScimDirectory,
+        tmp_path: Path,
+        scim_tokens: dict[str, str] | None = None,
     ) -> AsyncIterator[Harness]:
         for group in ALL_GROUPS:  # the client's IAM owner created the policy's groups
             await tenant.create_group(group)
         outbox = tmp_path / "outbox"
-        directories = DirectoryPool({})
-        engagement = EngagementActivities(store, directories)
+        directories = DirectoryPool(scim_tokens or {})
+        engagement = EngagementActivities(store, directories, AlertStore(store.engine))
         mail = OutboxStore(store.engine)
         email = EmailActivities(mail, OutboxFolderSender(outbox, "eo@firm.example", "EO"))
         task_queue = f"tq-{uuid.uuid4().hex[:8]}"
@@ -117,16 +132,49 @@ class Harness:
         await directories.close()
 
     async def _terminate_leftovers(self) -> None:
-        """A workflow left running without its worker would hold the shared test server's clock."""
+        """A workflow left running without its worker would hold the shared test server's clock, and
+        so does an activity cut off by the worker's shutdown: let those finish first (bounded)."""
         for handle in self.started:
-            with contextlib.suppress(RPCError):  # already closed
-                # By id alone: after continue-as-new the first run is closed, the latest one is not.
-                await self.client.get_workflow_handle(handle.id).terminate(reason="test finished")
+            latest = self.client.get_workflow_handle(handle.id)
+            for _ in range(50):
+                with contextlib.suppress(RPCError):
+                    if not (await latest.describe()).raw_description.pending_activities:
+                        break
+                await asyncio.sleep(0.1)
+            # By id alone: after continue-as-new the first run is closed, the latest one is not. The
+            # background checks are abandoned children (they outlive continue-as-new): end them too.
+            ids = [handle.id, *(f"{handle.id}/check/{n}" for n in range(1, 11))]
+            for workflow_id in ids:
+                with contextlib.suppress(RPCError):  # already closed, or never started
+                    await self.client.get_workflow_handle(workflow_id).terminate(reason="test finished")
 
     def spec(self, **changes: Any) -> EngagementSpec:
         data = spec_data(self.tenant.base_url)
         data.update(changes)
         return parse_spec(data)
+
+    async def alerts(self, handle: WorkflowHandle[Any, Any]) -> list[Any]:
+        return await AlertStore(self.store.engine).alerts(handle.id)
+
+    async def drive_to(self, handle: WorkflowHandle[Any, Any], phase: Phase) -> StatusView:
+        """Take a fresh engagement (the sample spec) to onboarding, delivery or notice."""
+        await self.settle(handle, Phase.AWAITING_NDA)
+        await self.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam"))
+        view = await self.settle(handle, Phase.ONBOARDING)
+        if phase is Phase.ONBOARDING:
+            return view
+        for engineer in view.engineers:
+            if engineer.check.value == "in_progress":
+                await self.update(
+                    handle,
+                    "record_check_result",
+                    RecordCheckResult(actor="hr", email=engineer.email, outcome="cleared"),
+                )
+        view = await self.settle(handle, Phase.DELIVERY)
+        if phase is Phase.DELIVERY:
+            return view
+        await self.update(handle, "give_notice", GiveNotice(actor="erin", given_by="client"))
+        return await self.settle(handle, Phase.NOTICE)
 
     async def start(self, spec: EngagementSpec, history_limit: int | None = None) -> WorkflowHandle[Any, Any]:
         handle = await self.client.start_workflow(
@@ -158,15 +206,30 @@ class Harness:
             try:
                 view = await self.status(handle)
             except RPCError as error:  # a query may time out on a loaded machine: ask again
-                if error.status is not RPCStatusCode.DEADLINE_EXCEEDED:
+                timed_out = error.status is RPCStatusCode.DEADLINE_EXCEEDED or "Timeout expired" in error.message
+                if not timed_out:
                     raise
             else:
                 if (phase is None or view.phase is phase) and view.settled:
                     return view
             if asyncio.get_running_loop().time() > deadline:
                 shown = view.model_dump_json(indent=1) if view else "no answer"
-                raise AssertionError(f"not settled in {phase} within {within}s: {shown}")
+                raise AssertionError(
+                    f"not settled in {phase} within {within}s: {shown}\n{await self._diagnosis(handle)}"
+                )
             await asyncio.sleep(0.1)
+
+    async def _diagnosis(self, handle: WorkflowHandle[Any, Any]) -> str:
+        """Where the latest run waits: its pending activities and its last history events."""
+        latest = self.client.get_workflow_handle(handle.id)
+        described = await latest.describe()
+        pending = [
+            (a.activity_type.name, a.attempt, a.last_failure.message)
+            for a in described.raw_description.pending_activities
+        ]
+        events = [event async for event in latest.fetch_history_events()]
+        tail = [f"{e.event_id} {EventType.Name(e.event_type)}" for e in events[-15:]]
+        return f"pending activities: {pending}\nlast events:\n" + "\n".join(tail)
 
     async def iam(self, email: str) -> IdentityView:
         """What the SCIM server really holds for this person."""

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities, EmailRequest
     from activities.engagement import (
         AccessRequest,
+        AlertInput,
         AuditInput,
         DocumentInput,
         EngagementActivities,
@@ -31,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         RecordEngagementInput,
         SessionInput,
     )
-    from domain.access import checks_for, is_in_step, managed_groups, plan_engineer
+    from domain.access import AccessPlan, checks_for, is_in_step, managed_groups, plan_engineer
     from domain.emails import EmailKind, Recipient, recipients
     from domain.models import (
         ACCESS_PHASES,
@@ -43,13 +44,16 @@ with workflow.unsafe.imports_passed_through():
         AuditEffect,
         BackgroundCheckInput,
         CancelEngagement,
+        CancelSession,
         ChangeRole,
         CheckCompleted,
         CheckStatus,
         Deadline,
+        DeliveryProblem,
         DocumentRecord,
         DocumentView,
         EmailEffect,
+        EmergencyRevocation,
         EngagementInput,
         EngagementState,
         EngagementSummary,
@@ -72,7 +76,10 @@ with workflow.unsafe.imports_passed_through():
         RecordSessionHeld,
         RemoveEngineer,
         RequestAccessReview,
+        RescheduleSession,
+        RestoreAccess,
         RevocationEvidence,
+        RevokeAccessNow,
         ScheduleSession,
         StatusView,
         Timeline,
@@ -102,6 +109,11 @@ EMAIL = ActivityOptions(
     start_to_close_timeout=timedelta(seconds=60),
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=5)),
 )
+
+
+def _iso(moment: datetime | None) -> str:
+    """A date fact for an email: ISO 8601, formatted in each recipient's time zone by the template."""
+    return moment.isoformat() if moment else "not set"
 
 
 def _fmt(moment: datetime | None) -> str:
@@ -190,6 +202,8 @@ class EngagementWorkflow:
 
     async def _awaiting_nda(self) -> None:
         state = self._state
+        if state.emergency is not None:
+            await self._converge()
         deadline = state.contract_signed_at + self._spec.nda_deadline
         reminders = state.email_occurrences.get(EmailKind.NDA_REMINDER, 0)
         next_reminder = state.contract_signed_at + self._spec.nda_reminder_interval * (reminders + 1)
@@ -263,7 +277,7 @@ class EngagementWorkflow:
         state.revocation = RevocationEvidence(revoked_at=workflow.now(), engineers=readbacks)
         self._email(
             EmailKind.REVOCATION_REPORT,
-            {**self._facts(), "revoked_at": _fmt(workflow.now()), "evidence": self._evidence_text(readbacks)},
+            {**self._facts(), "revoked_at": _iso(workflow.now()), "evidence": self._evidence_text(readbacks)},
         )
         self._email(EmailKind.TRANSITION_OPEN, self._facts())
 
@@ -271,6 +285,17 @@ class EngagementWorkflow:
         state = self._state
         assert state.transition_ends_at is not None
         if workflow.now() < state.transition_ends_at:
+            if workflow.patched("transition-closing-notice"):
+                await self._converge()  # an emergency revocation is confirmed and reported here too
+                closing_at = state.transition_ends_at - self._spec.transition_closing_notice
+                if not state.transition_closing_sent:
+                    if workflow.now() >= closing_at:
+                        state.transition_closing_sent = True
+                        open_questions = sum(1 for q in state.questions if q.answer is None)
+                        self._email(EmailKind.TRANSITION_CLOSING, {**self._facts(), "open_questions": open_questions})
+                        return
+                    await self._sleep_until(closing_at)
+                    return
             await self._sleep_until(state.transition_ends_at)
             return
         # The final sweep: read every identity back once more, and prove nothing remains.
@@ -300,20 +325,52 @@ class EngagementWorkflow:
         for engineer in state.current_engineers():
             if engineer.check is CheckStatus.PENDING and state.phase in ACCESS_PHASES:
                 await self._start_check(engineer)
-        stale = [
-            e
-            for e in state.engineers
-            if e.reconcile_requested or not is_in_step(plan_engineer(self._spec.roles, e, state.phase), e)
-        ]
+        stale = [e for e in state.engineers if e.reconcile_requested or not is_in_step(self._plan(e), e)]
         if stale:
             await asyncio.gather(*(self._apply(e, actor=SYSTEM, reason=state.phase.value) for e in stale))
         for engineer in state.engineers:
             while engineer.announcements:
                 self._announce(engineer, engineer.announcements.pop(0))
+        self._report_emergency()
+
+    def _plan(self, engineer: EngineerState) -> AccessPlan:
+        return plan_engineer(self._spec.roles, engineer, self._state.phase, all_suspended=self._state.access_suspended)
 
     async def _apply(self, engineer: EngineerState, *, actor: str, reason: str) -> EngineerAccessReadBack:
-        plan = plan_engineer(self._spec.roles, engineer, self._state.phase)
-        readback = await workflow.execute_activity_method(
+        plan = self._plan(engineer)
+        revoking = bool(set(engineer.groups) - plan.groups) or (engineer.identity_active and not plan.active)
+        applying = asyncio.create_task(self._apply_plan(engineer, plan, actor=actor, reason=reason))
+        if revoking and workflow.patched("revocation-alert"):
+            # Revocation is retried until the IAM confirms it; an admin hears if that takes too long.
+            try:
+                await workflow.wait_condition(applying.done, timeout=self._spec.revocation_alert_after)
+            except TimeoutError:
+                await workflow.execute_activity_method(
+                    EngagementActivities.raise_alert,
+                    AlertInput(
+                        engagement_id=self._id,
+                        at=workflow.now(),
+                        kind="revocation_unconfirmed",
+                        message=(
+                            f"the IAM has not confirmed the revocation of {engineer.email}'s access "
+                            f"({reason}) after {self._spec.revocation_alert_after}; still retrying"
+                        ),
+                        details={"engineer": engineer.email, "reason": reason, "iam": self._spec.iam.scim_base_url},
+                    ),
+                    **STORAGE,
+                )
+        readback = await applying
+        engineer.scim_user_id = readback.scim_user_id or engineer.scim_user_id
+        engineer.identity_active = readback.identity_active
+        engineer.groups = readback.groups
+        engineer.reconcile_requested = False
+        self._queue(EngineerEffect(email=engineer.email, at=workflow.now(), actor=actor, action=f"access:{reason}"))
+        return readback
+
+    async def _apply_plan(
+        self, engineer: EngineerState, plan: AccessPlan, *, actor: str, reason: str
+    ) -> EngineerAccessReadBack:
+        return await workflow.execute_activity_method(
             EngagementActivities.apply_access,
             AccessRequest(
                 engagement_id=self._id,
@@ -329,12 +386,6 @@ class EngagementWorkflow:
             ),
             **IAM,
         )
-        engineer.scim_user_id = readback.scim_user_id or engineer.scim_user_id
-        engineer.identity_active = readback.identity_active
-        engineer.groups = readback.groups
-        engineer.reconcile_requested = False
-        self._queue(EngineerEffect(email=engineer.email, at=workflow.now(), actor=actor, action=f"access:{reason}"))
-        return readback
 
     async def _wind_down_access(self, *, actor: str, reason: str) -> list[EngineerAccessReadBack]:
         """Cancel running checks and apply the (empty) plan to every identity; return the read-backs."""
@@ -375,7 +426,7 @@ class EngagementWorkflow:
             EmailKind.ACCESS_REVIEW,
             {
                 **self._facts(),
-                "reviewed_at": _fmt(workflow.now()),
+                "reviewed_at": _iso(workflow.now()),
                 "review_result": f"{len(changes)} correction(s)" if changes else "no drift",
                 "changes": "\n".join(changes) or "Every grant matches the policy.",
             },
@@ -403,6 +454,26 @@ class EngagementWorkflow:
         engineer.check_workflow_id = child_id
         engineer.checks_performed = checks_for(engineer.spec.jurisdiction)
         self._queue(EngineerEffect(email=engineer.email, at=workflow.now(), actor=SYSTEM, action="check_started"))
+
+    def _report_emergency(self) -> None:
+        """Once the IAM confirms an emergency revocation, tell the client with the read-back."""
+        emergency = self._state.emergency
+        if emergency is None:
+            return
+        affected = [e for e in self._state.engineers if e.email in emergency.emails]
+        if any(e.identity_active or e.groups for e in affected):
+            return
+        self._state.emergency = None
+        self._audit(emergency.actor, "emergency_revocation_confirmed", engineers=emergency.emails)
+        self._email(
+            EmailKind.EMERGENCY_REVOCATION,
+            {
+                **self._facts(),
+                "engineers": "\n".join(f"- {e.spec.name} <{e.email}>: no group, identity inactive" for e in affected),
+                "reason": emergency.reason,
+                "revoked_at": _iso(workflow.now()),
+            },
+        )
 
     def _announce(self, engineer: EngineerState, announcement: Announcement) -> None:
         kind = announcement.kind
@@ -550,8 +621,8 @@ class EngagementWorkflow:
         return {
             "client": self._spec.client.name,
             "contract_id": self._spec.contract_id,
-            "end_date": _fmt(state.end_date),
-            "transition_ends_at": _fmt(state.transition_ends_at),
+            "end_date": _iso(state.end_date),
+            "transition_ends_at": _iso(state.transition_ends_at),
         }
 
     def _nda_facts(self) -> dict[str, Any]:
@@ -559,7 +630,7 @@ class EngagementWorkflow:
             **self._facts(),
             "nda_reference": self._spec.agreement.nda_reference,
             "ip_assignment_clause": self._spec.agreement.ip_assignment_clause,
-            "deadline": _fmt(self._state.contract_signed_at + self._spec.nda_deadline),
+            "deadline": _iso(self._state.contract_signed_at + self._spec.nda_deadline),
         }
 
     def _roster(self) -> str:
@@ -614,7 +685,7 @@ class EngagementWorkflow:
             {
                 **self._facts(),
                 "signed_by": command.signed_by,
-                "signed_at": _fmt(state.nda_signed_at),
+                "signed_at": _iso(state.nda_signed_at),
                 "engineer_count": len(state.engineers),
             },
         )
@@ -742,7 +813,7 @@ class EngagementWorkflow:
             {
                 **self._facts(),
                 "given_by": command.given_by,
-                "notice_date": _fmt(now),
+                "notice_date": _iso(now),
                 "documents": ", ".join(d.value.replace("_", " ") for d in KnowledgeTransferDocument),
             },
         )
@@ -769,7 +840,7 @@ class EngagementWorkflow:
             EmailKind.END_DATE_MOVED,
             {
                 **self._facts(),
-                "previous_end_date": _fmt(previous),
+                "previous_end_date": _iso(previous),
                 "reason_note": f" ({command.reason})" if command.reason else "",
             },
         )
@@ -811,15 +882,7 @@ class EngagementWorkflow:
         )
         self._state.sessions.append(session)
         self._queue(RecordEffect(what="session", key=session.session_id, at=workflow.now(), actor=command.actor))
-        self._email(
-            EmailKind.SESSION_INVITE,
-            {
-                **self._facts(),
-                "title": session.title,
-                "starts_at": _fmt(session.starts_at),
-                "duration_minutes": int(session.duration.total_seconds() // 60),
-            },
-        )
+        self._email(EmailKind.SESSION_INVITE, self._session_facts(session))
         return self._ack(f"session {session.session_id} scheduled for {_fmt(session.starts_at)}; invites sent")
 
     @schedule_session.validator
@@ -907,6 +970,123 @@ class EngagementWorkflow:
         self._email(EmailKind.CANCELLATION, {**self._facts(), "reason": reason})
         self._enter(Phase.CANCELLED, actor=actor, reason=reason)
 
+    @workflow.update(name="revoke_access_now")
+    def revoke_access_now(self, command: RevokeAccessNow) -> Ack:
+        """The emergency brake: revoke now, in any phase, one engineer or everyone."""
+        state = self._state
+        if command.email is None:
+            state.access_suspended = True
+            affected = [e.email for e in state.engineers]
+        else:
+            engineer = self._require_engineer(str(command.email))
+            engineer.suspended = True
+            affected = [engineer.email]
+        previous = state.emergency.emails if state.emergency else []
+        state.emergency = EmergencyRevocation(
+            actor=command.actor,
+            reason=command.reason,
+            requested_at=workflow.now(),
+            emails=sorted(set(previous) | set(affected)),
+        )
+        self._audit(command.actor, "emergency_revocation", engineers=affected, reason=command.reason)
+        who = "every engineer" if command.email is None else str(command.email)
+        return self._ack(f"revoking {who}'s access now; the client is told once the IAM confirms it")
+
+    @revoke_access_now.validator
+    def _validate_revoke_now(self, command: RevokeAccessNow) -> None:
+        self._require_phase(Phase.AWAITING_NDA, Phase.ONBOARDING, Phase.DELIVERY, Phase.NOTICE, Phase.TRANSITION)
+        if command.email is not None:
+            self._require_engineer(str(command.email))
+
+    @workflow.update(name="restore_access")
+    def restore_access(self, command: RestoreAccess) -> Ack:
+        state = self._state
+        if command.email is None:
+            state.access_suspended = False
+            for engineer in state.engineers:
+                engineer.suspended = False
+        else:
+            self._require_engineer(str(command.email)).suspended = False
+        self._audit(command.actor, "access_restored", engineer=str(command.email) if command.email else "all")
+        return self._ack("access restored to the policy")
+
+    @restore_access.validator
+    def _validate_restore(self, command: RestoreAccess) -> None:
+        self._require_phase(Phase.ONBOARDING, Phase.DELIVERY, Phase.NOTICE)
+        state = self._state
+        if command.email is None:
+            if not state.access_suspended and not any(e.suspended for e in state.engineers):
+                raise ApplicationError("no access is suspended", type="NoChange")
+        else:
+            engineer = self._require_engineer(str(command.email))
+            if state.access_suspended:
+                raise ApplicationError(
+                    "every engineer's access is suspended: restore the engagement first", type="NoChange"
+                )
+            if not engineer.suspended:
+                raise ApplicationError(f"{command.email}'s access is not suspended", type="NoChange")
+
+    @workflow.update(name="reschedule_session")
+    def reschedule_session(self, command: RescheduleSession) -> Ack:
+        session = next(s for s in self._state.sessions if s.session_id == command.session_id)
+        session.starts_at = command.starts_at
+        session.duration = command.duration or session.duration
+        session.sequence += 1
+        self._queue(RecordEffect(what="session", key=session.session_id, at=workflow.now(), actor=command.actor))
+        self._email(EmailKind.SESSION_RESCHEDULED, self._session_facts(session))
+        return self._ack(f"session {session.session_id} moved to {_fmt(session.starts_at)}; updated invites sent")
+
+    @reschedule_session.validator
+    def _validate_reschedule(self, command: RescheduleSession) -> None:
+        self._require_phase(Phase.NOTICE)
+        self._require_scheduled_session(command.session_id)
+        if command.starts_at.tzinfo is None or command.starts_at <= workflow.now():
+            raise ApplicationError("a session must start in the future, with a time zone", type="InvalidDate")
+        if command.duration is not None and command.duration <= timedelta(0):
+            raise ApplicationError("a session needs a positive duration", type="InvalidDuration")
+
+    @workflow.update(name="cancel_session")
+    def cancel_session(self, command: CancelSession) -> Ack:
+        session = next(s for s in self._state.sessions if s.session_id == command.session_id)
+        session.status = "cancelled"
+        session.sequence += 1
+        session.notes = command.reason
+        self._queue(RecordEffect(what="session", key=session.session_id, at=workflow.now(), actor=command.actor))
+        self._email(EmailKind.SESSION_CANCELLED, {**self._session_facts(session), "reason": command.reason or ""})
+        return self._ack(f"session {session.session_id} cancelled; cancellations sent")
+
+    @cancel_session.validator
+    def _validate_cancel_session(self, command: CancelSession) -> None:
+        self._require_phase(Phase.NOTICE)
+        self._require_scheduled_session(command.session_id)
+
+    def _require_scheduled_session(self, session_id: str) -> HandoverSession:
+        session = next((s for s in self._state.sessions if s.session_id == session_id), None)
+        if session is None:
+            raise ApplicationError(f"no session {session_id}", type="UnknownSession")
+        if session.status != "scheduled":
+            raise ApplicationError(f"session {session_id} is already {session.status}", type="NoChange")
+        return session
+
+    def _session_facts(self, session: HandoverSession) -> dict[str, Any]:
+        return {
+            **self._facts(),
+            "title": session.title,
+            "starts_at": _iso(session.starts_at),
+            "duration_minutes": int(session.duration.total_seconds() // 60),
+            "session_uid": f"{self._id}/{session.session_id}",
+            "session_sequence": session.sequence,
+        }
+
+    @workflow.signal(name="email_delivery_problem")
+    def email_delivery_problem(self, problem: DeliveryProblem) -> None:
+        """SendGrid says an email will not arrive: show it in status (duplicates are ignored)."""
+        if any(p.message_key == problem.message_key for p in self._state.delivery_problems):
+            return
+        self._state.delivery_problems.append(problem)
+        self._audit("sendgrid", "email_delivery_problem", **problem.model_dump(mode="json"))
+        self._events += 1
+
     # ================================================================ the status query
 
     @workflow.query(name="status")
@@ -934,6 +1114,7 @@ class EngagementWorkflow:
                     production_access=e.spec.production_access,
                     check=e.check,
                     removed=e.removed,
+                    suspended=e.suspended,
                     identity_active=e.identity_active,
                     groups=e.groups,
                 )
@@ -953,6 +1134,8 @@ class EngagementWorkflow:
             cancelled_reason=state.cancelled_reason,
             revocation=state.revocation,
             last_access_review_at=state.last_access_review_at,
+            access_suspended=state.access_suspended,
+            delivery_problems=state.delivery_problems,
             pending_effects=len(state.effects),
             settled=self._settled(),
             runs=state.runs,
@@ -963,11 +1146,12 @@ class EngagementWorkflow:
         state = self._state
         return (
             not state.effects
+            and state.emergency is None
             and not state.access_review_requested
             and all(
                 not e.announcements
                 and not e.reconcile_requested
-                and is_in_step(plan_engineer(self._spec.roles, e, state.phase), e)
+                and is_in_step(self._plan(e), e)
                 and not (e.check is CheckStatus.PENDING and state.phase in ACCESS_PHASES)
                 for e in state.engineers
             )
