@@ -31,6 +31,7 @@ from domain.models import (
     AnswerQuestion,
     AskQuestion,
     CancelEngagement,
+    CancelSession,
     ChangeRole,
     EngagementInput,
     GiveNotice,
@@ -42,6 +43,9 @@ from domain.models import (
     RecordSessionHeld,
     RemoveEngineer,
     RequestAccessReview,
+    RescheduleSession,
+    RestoreAccess,
+    RevokeAccessNow,
     ScheduleSession,
     StatusView,
 )
@@ -129,6 +133,17 @@ def _command_models(args: argparse.Namespace) -> tuple[str, BaseModel]:
         return "answer_question", AnswerQuestion(actor=actor, question_id=args.question_id, answer=args.text)
     if name == "review-access":
         return "request_access_review", RequestAccessReview(actor=actor)
+    if name == "revoke-now":
+        return "revoke_access_now", RevokeAccessNow(actor=actor, email=args.email, reason=args.reason)
+    if name == "restore-access":
+        return "restore_access", RestoreAccess(actor=actor, email=args.email)
+    if name == "reschedule-session":
+        duration = timedelta(minutes=args.minutes) if args.minutes else None
+        return "reschedule_session", RescheduleSession(
+            actor=actor, session_id=args.session_id, starts_at=args.starts_at, duration=duration
+        )
+    if name == "cancel-session":
+        return "cancel_session", CancelSession(actor=actor, session_id=args.session_id, reason=args.reason)
     if name == "cancel":
         return "cancel_engagement", CancelEngagement(actor=actor, reason=args.reason)
     raise CliError(f"unknown command {name}")
@@ -164,9 +179,11 @@ def _when(moment: datetime | None) -> str:
 
 def format_status(view: StatusView) -> str:
     t = view.timeline
+    state = "settled" if view.settled else f"converging ({view.pending_effects} step(s) pending)"
     lines = [
         f"{view.contract_id} · {view.client} · {view.engagement_type.replace('_', ' ')}",
         f"phase: {view.phase.value}" + (f" ({view.cancelled_reason})" if view.cancelled_reason else ""),
+        f"state: {state}" + (" · ALL ACCESS SUSPENDED (emergency)" if view.access_suspended else ""),
         "",
         "timeline",
         f"  contract signed   {_when(t.contract_signed_at)}",
@@ -178,9 +195,12 @@ def format_status(view: StatusView) -> str:
     ]
     if view.next_deadline:
         lines.append(f"  next deadline     {_when(view.next_deadline.at)}  {view.next_deadline.label}")
+    if view.last_access_review_at:
+        lines.append(f"  last access review {_when(view.last_access_review_at)}")
     lines += ["", "engineers"]
     for e in view.engineers:
         state = "removed" if e.removed else ("active" if e.identity_active else "no active identity")
+        state += ", suspended (emergency)" if e.suspended else ""
         groups = ", ".join(e.groups) or "no groups"
         lines.append(f"  {e.name} <{e.email}> {e.role}, check {e.check.value}, {state}: {groups}")
     lines += ["", "knowledge transfer"]
@@ -188,6 +208,11 @@ def format_status(view: StatusView) -> str:
         lines.append(f"  {d.name.value:<30} {'delivered ' + _when(d.delivered_at) if d.delivered_at else 'missing'}")
     lines += ["", "handover sessions"]
     lines += [f"  {s.session_id}: {s.title} at {_when(s.starts_at)} ({s.status})" for s in view.sessions] or ["  none"]
+    if view.delivery_problems:
+        lines += ["", "emails that will not arrive"]
+        lines += [
+            f"  {p.kind} to {p.recipient}: {p.event} ({p.reason or 'no reason given'})" for p in view.delivery_problems
+        ]
     lines += ["", "questions"]
     lines += [f"  {q.question_id}: {'answered' if q.answer else 'open'} · {q.text}" for q in view.questions] or [
         "  none"
@@ -311,6 +336,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("text")
     p = sub.add_parser("review-access", help="reconcile the IAM with the policy now")
     p.add_argument("engagement")
+    p = sub.add_parser("revoke-now", help="emergency: revoke one engineer's access, or everyone's, at once")
+    p.add_argument("engagement")
+    p.add_argument("--email", help="one engineer; everyone when omitted")
+    p.add_argument("--reason", required=True)
+    p = sub.add_parser("restore-access", help="lift an emergency revocation")
+    p.add_argument("engagement")
+    p.add_argument("--email", help="one engineer; the whole engagement when omitted")
+    p = sub.add_parser("reschedule-session")
+    p.add_argument("engagement")
+    p.add_argument("session_id")
+    p.add_argument("starts_at", type=_datetime)
+    p.add_argument("--minutes", type=int)
+    p = sub.add_parser("cancel-session")
+    p.add_argument("engagement")
+    p.add_argument("session_id")
+    p.add_argument("--reason")
     p = sub.add_parser("cancel")
     p.add_argument("engagement")
     p.add_argument("--reason", required=True)

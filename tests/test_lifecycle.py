@@ -15,6 +15,7 @@ from temporalio.worker import Replayer
 from domain.models import (
     AnswerQuestion,
     AskQuestion,
+    CancelSession,
     EngagementSummary,
     GiveNotice,
     KnowledgeTransferDocument,
@@ -24,6 +25,7 @@ from domain.models import (
     RecordDocument,
     RecordNdaSigned,
     RecordSessionHeld,
+    RescheduleSession,
     ScheduleSession,
 )
 from tests.helpers import Harness
@@ -89,6 +91,15 @@ async def test_full_lifecycle_contract_to_closed(env: WorkflowEnvironment, harne
         "schedule_session",
         ScheduleSession(actor="fran", session_id="s1", title="Architecture", starts_at=starts),
     )
+    await harness.update(
+        handle, "schedule_session", ScheduleSession(actor="fran", session_id="s2", title="Runbooks", starts_at=starts)
+    )
+    await harness.update(
+        handle,
+        "reschedule_session",
+        RescheduleSession(actor="fran", session_id="s2", starts_at=starts + timedelta(days=1)),
+    )
+    await harness.update(handle, "cancel_session", CancelSession(actor="fran", session_id="s2"))
     await env.sleep(timedelta(days=21))
     await harness.update(handle, "record_session_held", RecordSessionHeld(actor="fran", session_id="s1"))
     view = await harness.settle(handle, Phase.NOTICE)
@@ -133,6 +144,9 @@ async def test_full_lifecycle_contract_to_closed(env: WorkflowEnvironment, harne
         "notice_received",
         "end_date_moved",
         "session_invite",
+        "session_rescheduled",
+        "session_cancelled",
+        "transition_closing",
         "revocation_report",
         "transition_open",
         "closing_report",
@@ -152,8 +166,8 @@ async def test_full_lifecycle_contract_to_closed(env: WorkflowEnvironment, harne
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=SANDBOX)
     for history in histories:
         await replayer.replay_workflow(history)
-    if os.environ.get("RECORD_HISTORIES"):
-        names = ["engagement_full_lifecycle", "background_check_1", "background_check_2"]
+    if label := os.environ.get("RECORD_HISTORIES"):  # e.g. RECORD_HISTORIES=v3 names the files *_v3.json
+        names = [f"{n}_{label}" for n in ("engagement_full_lifecycle", "background_check_1", "background_check_2")]
         for name, history in zip(names, histories, strict=True):
             saved = {"workflow_id": history.workflow_id, "history": json.loads(history.to_json())}
             (HISTORIES / f"{name}.json").write_text(json.dumps(saved))

@@ -18,7 +18,8 @@ HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"
 
 def test_histories_are_saved() -> None:
     names = {p.stem for p in HISTORIES}
-    assert {"engagement_full_lifecycle", "background_check_1"} <= names
+    for version in ("v1", "v2"):  # v1: before the patches; v2: with them
+        assert {f"engagement_full_lifecycle_{version}", f"background_check_1_{version}"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
