@@ -236,16 +236,7 @@ def preview_email(
     rendered = render(kind, sample_facts(kind, spec), recipient, organizer=organizer, stamped_at=datetime.now(UTC))
     if output == "html":
         return rendered.html
-    message = OutgoingEmail(
-        message_key="preview",
-        kind=kind.value,
-        to_name=recipient.name,
-        to_email=recipient.email,
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
-        attachments=tuple(rendered.attachments),
-    )
+    message = OutgoingEmail.rendered("preview", kind.value, recipient, rendered)
     if output == "eml":
         return mime_message(message, settings.email_from, settings.email_from_name).as_string()
     lines = [

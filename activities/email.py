@@ -147,15 +147,11 @@ class EmailActivities:
         return True
 
     async def _send(self, request: EmailRequest, recipient: Recipient, key: str, rendered: RenderedEmail) -> bool:
-        message = OutgoingEmail(
-            message_key=key,
-            kind=request.kind.value,
-            to_name=recipient.name,
-            to_email=recipient.email,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            attachments=tuple(rendered.attachments),
+        message = OutgoingEmail.rendered(
+            key,
+            request.kind.value,
+            recipient,
+            rendered,
             template_data={**request.facts, "name": recipient.name, "subject": rendered.subject},
         )
         try:

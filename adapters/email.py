@@ -36,6 +36,7 @@ from sendgrid.helpers.mail import (
 )
 
 from domain.emails import Attachment as EmailAttachment
+from domain.emails import Recipient, RenderedEmail
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,28 @@ class OutgoingEmail:
     attachments: tuple[EmailAttachment, ...] = ()
     template_data: Mapping[str, Any] = field(default_factory=dict)
     """The facts (with the recipient's name and the rendered subject) for a provider-side template."""
+
+    @classmethod
+    def rendered(
+        cls,
+        message_key: str,
+        kind: str,
+        recipient: Recipient,
+        email: RenderedEmail,
+        template_data: Mapping[str, Any] | None = None,
+    ) -> OutgoingEmail:
+        """The message that carries a rendered email to one recipient."""
+        return cls(
+            message_key=message_key,
+            kind=kind,
+            to_name=recipient.name,
+            to_email=recipient.email,
+            subject=email.subject,
+            text=email.text,
+            html=email.html,
+            attachments=tuple(email.attachments),
+            template_data=template_data or {},
+        )
 
 
 @dataclass(frozen=True)
