@@ -82,6 +82,16 @@ async def start_engagement(
             # One contract, one workflow, ever: a second start is refused, even after the first closed.
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            # What an admin sees first in the Temporal UI.
+            static_summary=(
+                f"{spec.client.name} · contract {spec.contract_id} · "
+                f"{spec.engagement_type.value.replace('_', ' ')} · {len(spec.engineers)} engineer(s)"
+            ),
+            static_details=(
+                f"NDA {spec.agreement.nda_reference}; IP assignment: {spec.agreement.ip_assignment_clause}. "
+                f"Notice {spec.notice_period.days} days, transition {spec.transition_window.days} days. "
+                f"Client IAM: {spec.iam.scim_base_url} ({spec.iam.dialect}, {spec.iam.deprovision})."
+            ),
         )
     except WorkflowAlreadyStartedError:
         raise CliError(f"contract {spec.contract_id} already has an engagement; nothing was started") from None

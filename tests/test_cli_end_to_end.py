@@ -84,6 +84,8 @@ async def test_engagement_contract_to_closed_through_the_cli(
 
         human = await cli.ok("status", contract)
         assert "phase: closed" in human.stdout, str(human)
+        listed = (await cli.ok("list", "--json")).json()
+        assert {"id": f"engagement-{contract}", "status": "COMPLETED"} in listed, listed
 
         assert await worker.stop() == 0, worker.output()
 

@@ -1,0 +1,82 @@
+"""The real peers of one bench run: a fresh PostgreSQL database and the scim2-server on loopback.
+
+The database is found as tests/conftest.py finds it (TEST_DATABASE_URL, else the local server on
+127.0.0.1:5432, else an embedded one), created for this run, migrated, and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+
+from adapters.db import async_url, migrate, start_embedded_postgres
+from tests.conftest import LOCAL_POSTGRES, ScimServer
+
+
+async def _reachable(url: str) -> bool:
+    try:
+        conn = await asyncpg.connect(url, timeout=3)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
+def _plain(url: str) -> str:
+    """asyncpg wants postgresql://, SQLAlchemy postgresql+asyncpg://."""
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+@contextlib.asynccontextmanager
+async def _admin_url() -> AsyncIterator[str]:
+    admin = _plain(os.environ.get("TEST_DATABASE_URL", LOCAL_POSTGRES))
+    if await _reachable(admin):
+        yield admin
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-pg-") as folder:
+        data_dir = Path(folder) / "pgdata"
+        admin = _plain(start_embedded_postgres(data_dir))
+        try:
+            yield admin
+        finally:
+            # Stopped here, not at interpreter exit: the bench leaves through os._exit.
+            import pgserver
+
+            # pgserver re-exports get_server without __all__; the same instance start_embedded_postgres made.
+            pgserver.get_server(data_dir.resolve()).cleanup()  # type: ignore[attr-defined]
+
+
+@contextlib.asynccontextmanager
+async def fresh_database() -> AsyncIterator[str]:
+    """A migrated database of its own for this bench run; its URL, for SQLAlchemy."""
+    async with _admin_url() as admin:
+        name = f"engagements_bench_{uuid.uuid4().hex[:10]}"
+        conn = await asyncpg.connect(admin)
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.close()
+        try:
+            base, _, query = admin.partition("?")
+            url = async_url(base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else ""))
+            await migrate(url)
+            yield url
+        finally:
+            conn = await asyncpg.connect(admin)
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.close()
+
+
+@contextlib.contextmanager
+def scim_server() -> Iterator[ScimServer]:
+    """`scim2-server --dynamic-tenants` on a free loopback port: each run takes a tenant of its own."""
+    server = ScimServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
