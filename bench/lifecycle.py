@@ -317,7 +317,9 @@ async def main(args: argparse.Namespace) -> int:
 
 def entrypoint() -> None:
     args = parse_args(sys.argv[1:])
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The peers' clients log every request at INFO: only the bench's own progress is shown.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
     try:
         status = asyncio.run(main(args))
     except KeyboardInterrupt:

@@ -85,6 +85,8 @@ class EngineerState(Model):
     """Changes to tell the client about once the IAM confirms them, in order."""
     reconcile_requested: bool = False
     """Apply the plan even if the last read-back matches it (a review, a failed step)."""
+    requested_by: str | None = None
+    """Who asked for the change still to be applied (the ledger's actor); the workflow when unset."""
 
     @property
     def email(self) -> str:

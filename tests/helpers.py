@@ -22,7 +22,7 @@ from activities.email import EmailActivities
 from activities.engagement import EngagementActivities
 from adapters.alerts import AlertStore
 from adapters.db import EngagementStore
-from adapters.email import OutboxFolderSender
+from adapters.email import EmailSender, OutboxFolderSender
 from adapters.outbox import OutboxStore
 from adapters.scim import DirectoryPool, ScimDirectory
 from domain.models import (
@@ -114,6 +114,7 @@ class Harness:
         tenant: ScimDirectory,
         tmp_path: Path,
         scim_tokens: dict[str, str] | None = None,
+        mailer: EmailSender | None = None,
     ) -> AsyncIterator[Harness]:
         for group in ALL_GROUPS:  # the client's IAM owner created the policy's groups
             await tenant.create_group(group)
@@ -121,7 +122,7 @@ class Harness:
         directories = DirectoryPool(scim_tokens or {})
         engagement = EngagementActivities(store, directories, AlertStore(store.engine))
         mail = OutboxStore(store.engine)
-        email = EmailActivities(mail, OutboxFolderSender(outbox, "eo@firm.example", "EO"))
+        email = EmailActivities(mail, mailer or OutboxFolderSender(outbox, "eo@firm.example", "EO"))
         task_queue = f"tq-{uuid.uuid4().hex[:8]}"
         harness = cls(client, store, mail, tenant, outbox, task_queue)
         async with new_worker(client, task_queue, engagement, email):

@@ -77,3 +77,4 @@ async def test_production_only_after_a_cleared_check_and_a_failed_check_removes_
     assert "removed" in failed[0].body_text
     revoked = [g for g in await harness.store.grants(handle.id) if g.engineer_email == ALICE]
     assert revoked and all(g.revoked_at is not None and g.revoke_evidence["active"] is False for g in revoked)
+    assert {g.revoked_by for g in revoked} == {"background-check (failed)"}

@@ -82,6 +82,7 @@ async def test_emergency_revocation_of_everyone_in_any_phase(
     grants = await harness.store.grants(handle.id)
     assert grants and all(g.revoked_at is not None for g in grants)
     assert all(g.revoke_evidence["active"] is False for g in grants)
+    assert {g.revoked_by for g in grants} == {"ciso"}  # the ledger names who asked
 
 
 async def test_emergency_revocation_of_one_engineer_and_its_restoration(

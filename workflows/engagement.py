@@ -327,7 +327,9 @@ class EngagementWorkflow:
                 await self._start_check(engineer)
         stale = [e for e in state.engineers if e.reconcile_requested or not is_in_step(self._plan(e), e)]
         if stale:
-            await asyncio.gather(*(self._apply(e, actor=SYSTEM, reason=state.phase.value) for e in stale))
+            await asyncio.gather(
+                *(self._apply(e, actor=e.requested_by or SYSTEM, reason=state.phase.value) for e in stale)
+            )
         for engineer in state.engineers:
             while engineer.announcements:
                 self._announce(engineer, engineer.announcements.pop(0))
@@ -364,6 +366,7 @@ class EngagementWorkflow:
         engineer.identity_active = readback.identity_active
         engineer.groups = readback.groups
         engineer.reconcile_requested = False
+        engineer.requested_by = None
         self._queue(EngineerEffect(email=engineer.email, at=workflow.now(), actor=actor, action=f"access:{reason}"))
         return readback
 
@@ -704,6 +707,7 @@ class EngagementWorkflow:
             spec=spec,
             check=CheckStatus.PENDING if spec.production_access else CheckStatus.NOT_REQUIRED,
             announcements=[Announcement(kind="added", role=spec.role)],
+            requested_by=command.actor,
         )
         if existing is not None:  # a removed engineer who comes back starts afresh
             self._state.engineers.remove(existing)
@@ -735,6 +739,7 @@ class EngagementWorkflow:
         engineer = self._require_engineer(str(command.email))
         engineer.removed = True
         engineer.announcements.append(Announcement(kind="removed", role=engineer.spec.role))
+        engineer.requested_by = command.actor
         self._audit(command.actor, "engineer_removed", engineer=engineer.email)
         return self._ack(f"{command.email} removed; every grant is being revoked")
 
@@ -751,6 +756,7 @@ class EngagementWorkflow:
         if production and engineer.check in (CheckStatus.NOT_REQUIRED, CheckStatus.CANCELLED):
             engineer.check = CheckStatus.PENDING
         engineer.announcements.append(Announcement(kind="role_changed", role=command.role))
+        engineer.requested_by = command.actor
         self._audit(command.actor, "role_changed", engineer=engineer.email, role=command.role)
         return self._ack(f"{command.email} is now {command.role}; grants follow the new role")
 
@@ -795,6 +801,7 @@ class EngagementWorkflow:
         engineer.check = CheckStatus.CLEARED if result.outcome == "cleared" else CheckStatus.FAILED
         engineer.checks_performed = result.checks
         engineer.announcements.append(Announcement(kind="check_result", role=engineer.spec.role))
+        engineer.requested_by = f"background-check ({engineer.check.value})"
         self._audit(
             "background-check", "check_completed", engineer=engineer.email, outcome=result.outcome, notes=result.notes
         )
@@ -976,11 +983,13 @@ class EngagementWorkflow:
         state = self._state
         if command.email is None:
             state.access_suspended = True
-            affected = [e.email for e in state.engineers]
+            targets = state.engineers
         else:
-            engineer = self._require_engineer(str(command.email))
-            engineer.suspended = True
-            affected = [engineer.email]
+            targets = [self._require_engineer(str(command.email))]
+            targets[0].suspended = True
+        for engineer in targets:
+            engineer.requested_by = command.actor
+        affected = [e.email for e in targets]
         previous = state.emergency.emails if state.emergency else []
         state.emergency = EmergencyRevocation(
             actor=command.actor,
@@ -1001,12 +1010,12 @@ class EngagementWorkflow:
     @workflow.update(name="restore_access")
     def restore_access(self, command: RestoreAccess) -> Ack:
         state = self._state
+        targets = state.engineers if command.email is None else [self._require_engineer(str(command.email))]
         if command.email is None:
             state.access_suspended = False
-            for engineer in state.engineers:
-                engineer.suspended = False
-        else:
-            self._require_engineer(str(command.email)).suspended = False
+        for engineer in targets:
+            engineer.suspended = False
+            engineer.requested_by = command.actor
         self._audit(command.actor, "access_restored", engineer=str(command.email) if command.email else "all")
         return self._ack("access restored to the policy")
 
