@@ -104,6 +104,8 @@ class Harness:
     outbox: Path
     task_queue: str
     started: list[WorkflowHandle[Any, Any]] = field(default_factory=list)
+    poll_seconds: float = 0.1
+    """How often settle() asks the workflow for its status (the benchmark asks more often)."""
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -218,7 +220,7 @@ class Harness:
                 raise AssertionError(
                     f"not settled in {phase} within {within}s: {shown}\n{await self._diagnosis(handle)}"
                 )
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(self.poll_seconds)
 
     async def _diagnosis(self, handle: WorkflowHandle[Any, Any]) -> str:
         """Where the latest run waits: its pending activities and its last history events."""
