@@ -7,8 +7,9 @@ gone counts as done (404), and every change is read back from the server before 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx2
 from scim2_client.engines.httpx2 import AsyncSCIMClient
@@ -22,6 +23,8 @@ from scim2_models import (
     UniquenessException,
     User,
 )
+
+T = TypeVar("T")
 
 
 class GroupNotFound(LookupError):
@@ -151,41 +154,56 @@ class ScimDirectory:
         self._groups[display_name] = _id_of(group)
         return self._groups[display_name]
 
-    async def members(self, group_name: str) -> set[str]:
+    async def _on_group(self, group_name: str, call: Callable[[str], Awaitable[T]]) -> T:
+        """Call with the group's id. The ids are cached for the worker's life, so a 404 may only mean
+        that the client's IAM owner recreated the group: look its name up again, once."""
+        try:
+            return await call(await self.group_id(group_name))
+        except NotFoundException:
+            self._groups.pop(group_name, None)
+            return await call(await self.group_id(group_name))
+
+    async def _group(self, group_name: str) -> Any:
         scim = await self._client()
-        group = await scim.query(Group, await self.group_id(group_name))
+        return await self._on_group(group_name, lambda group_id: scim.query(Group, group_id))
+
+    async def members(self, group_name: str) -> set[str]:
+        group = await self._group(group_name)
         return {m.value for m in getattr(group, "members", None) or [] if m.value}
 
     async def member_count(self, group_name: str) -> int:
         """How many member entries the group lists (a duplicate membership would count twice)."""
-        scim = await self._client()
-        group = await scim.query(Group, await self.group_id(group_name))
-        return len(getattr(group, "members", None) or [])
+        return len(getattr(await self._group(group_name), "members", None) or [])
 
     async def add_member(self, group_name: str, user_id: str) -> None:
         scim = await self._client()
         patch = PatchOp[Group](operations=[PatchOperation[Group](op="add", path="members", value=[{"value": user_id}])])
-        await scim.modify(Group, await self.group_id(group_name), patch)
+        await self._on_group(group_name, lambda group_id: scim.modify(Group, group_id, patch))
 
     async def remove_member(self, group_name: str, user_id: str) -> Literal["removed", "already_absent"]:
         scim = await self._client()
-        group_id = await self.group_id(group_name)
+        if self.dialect == "entra":
+            # Entra ID sends (and expects) the member to remove as the operation's value, which
+            # RFC 7644 does not allow: the payload is sent as is, unchecked by the client.
+            entra_patch = {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "remove", "path": "members", "value": [{"value": user_id}]}],
+            }
+
+            def remove(group_id: str) -> Awaitable[Any]:
+                return scim.modify(Group, group_id, entra_patch, check_request_payload=False)
+        else:
+            patch = PatchOp[Group](
+                operations=[PatchOperation[Group](op="remove", path=f"members[value eq {_quote(user_id)}]")]
+            )
+
+            def remove(group_id: str) -> Awaitable[Any]:
+                return scim.modify(Group, group_id, patch)
+
         try:
-            if self.dialect == "entra":
-                # Entra ID sends (and expects) the member to remove as the operation's value, which
-                # RFC 7644 does not allow: the payload is sent as is, unchecked by the client.
-                entra_patch = {
-                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                    "Operations": [{"op": "remove", "path": "members", "value": [{"value": user_id}]}],
-                }
-                await scim.modify(Group, group_id, entra_patch, check_request_payload=False)
-            else:
-                patch = PatchOp[Group](
-                    operations=[PatchOperation[Group](op="remove", path=f"members[value eq {_quote(user_id)}]")]
-                )
-                await scim.modify(Group, group_id, patch)
-        except NotFoundException:
-            return "already_absent"  # the membership (or the group) is already gone
+            await self._on_group(group_name, remove)
+        except (NotFoundException, GroupNotFound):
+            return "already_absent"  # the membership, or the whole group, is already gone
         return "removed"
 
     # ----------------------------------------------------------------- read-back

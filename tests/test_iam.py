@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from scim2_models import Group
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.engagement import AccessRequest, EngagementActivities
@@ -310,4 +311,31 @@ async def test_apply_access_is_idempotent_and_adopts_an_existing_identity(
     for group in ("ticketing", "repo-read"):
         assert await tenant.members(group) == {existing}
     assert await tenant.member_count("ticketing") == 1  # one membership, however often it is applied
+    await tenant.close()
+
+
+async def test_a_group_recreated_in_the_iam_is_found_again(tenant: ScimDirectory) -> None:
+    """Group ids are cached for the worker's life; the client's IAM owner may recreate a group."""
+    user_id, _ = await tenant.ensure_user(user_name=CAROL, display_name="Carol", email=CAROL)
+    old_id = await tenant.create_group("ticketing")
+    await tenant.add_member("ticketing", user_id)
+    owner = ScimDirectory(tenant.base_url)  # the IAM owner, with a client of their own
+    scim = await owner._client()
+    await scim.delete(Group, old_id)
+    new_id = await owner.create_group("ticketing")
+    assert new_id != old_id
+
+    await tenant.add_member("ticketing", user_id)  # the stale id 404s; the name is looked up again
+    assert await owner.members("ticketing") == {user_id}
+
+    await scim.delete(Group, new_id)  # recreated once more, and the member put back by hand
+    await owner.create_group("ticketing")
+    await owner.add_member("ticketing", user_id)
+    # A removal through the stale id must not report "already absent" while the member is there.
+    assert await tenant.remove_member("ticketing", user_id) == "removed"
+    assert await owner.members("ticketing") == set()
+
+    await scim.delete(Group, await owner.group_id("ticketing"))
+    assert await tenant.remove_member("ticketing", user_id) == "already_absent"  # the group is gone
+    await owner.close()
     await tenant.close()
