@@ -98,6 +98,14 @@ async def attempt(activities: EmailActivities, request: EmailRequest) -> EmailOu
     return await ActivityEnvironment().run(activities.send_email, request)
 
 
+async def dies_after_sendgrid_accepted(
+    store: EngagementStore, peer: SendGridPeer, clock: Clock, request: EmailRequest
+) -> None:
+    """A first attempt whose worker dies once SendGrid has accepted the message, before it is marked sent."""
+    with pytest.raises(WorkerDies):
+        await attempt(activities(store, DiesAfterHandingOver(sendgrid(peer)), clock), request)
+
+
 async def must_wait(activities: EmailActivities, request: EmailRequest) -> timedelta:
     with pytest.raises(ApplicationError) as caught:
         await attempt(activities, request)
@@ -126,8 +134,7 @@ async def test_a_retry_after_death_waits_and_a_delivery_event_settles_it(
 ) -> None:
     clock = Clock()
     request = request_to(SIGNATORY)
-    with pytest.raises(WorkerDies):
-        await attempt(activities(store, DiesAfterHandingOver(sendgrid(peer)), clock), request)
+    await dies_after_sendgrid_accepted(store, peer, clock, request)
     assert (await row_of(store, request, SIGNATORY)).state == "sending"
     [accepted] = peer.received
 
@@ -153,8 +160,7 @@ async def test_any_event_proves_the_send_even_one_that_moves_no_state(
     """SendGrid posts only the event types the account selected: an open alone proves it was sent."""
     clock = Clock()
     request = request_to(SIGNATORY)
-    with pytest.raises(WorkerDies):
-        await attempt(activities(store, DiesAfterHandingOver(sendgrid(peer)), clock), request)
+    await dies_after_sendgrid_accepted(store, peer, clock, request)
     retry = activities(store, sendgrid(peer), clock)
     await must_wait(retry, request)
 
@@ -172,8 +178,7 @@ async def test_without_any_event_it_sends_again_only_after_the_window(
 ) -> None:
     clock = Clock()
     request = request_to(SIGNATORY)
-    with pytest.raises(WorkerDies):
-        await attempt(activities(store, DiesAfterHandingOver(sendgrid(peer)), clock), request)
+    await dies_after_sendgrid_accepted(store, peer, clock, request)
     retry = activities(store, sendgrid(peer), clock)
     assert await must_wait(retry, request) == POLL
     became_unknown = clock.now
@@ -226,8 +231,7 @@ async def late_acceptance(peer: SendGridPeer) -> PeerRequest:
 async def test_one_unknown_message_does_not_hold_back_the_others(store: EngagementStore, peer: SendGridPeer) -> None:
     clock = Clock()
     request = request_to(SIGNATORY, MANAGER)
-    with pytest.raises(WorkerDies):
-        await attempt(activities(store, DiesAfterHandingOver(sendgrid(peer)), clock), request)
+    await dies_after_sendgrid_accepted(store, peer, clock, request)
     retry = activities(store, sendgrid(peer), clock)
 
     await must_wait(retry, request)
