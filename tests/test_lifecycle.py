@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import email
-import json
-import os
 from datetime import timedelta
-from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
 
 from domain.models import (
     AnswerQuestion,
@@ -29,9 +24,7 @@ from domain.models import (
     ScheduleSession,
 )
 from tests.helpers import Harness
-from worker import SANDBOX, WORKFLOWS
-
-HISTORIES = Path(__file__).resolve().parent / "histories"
+from tests.histories_io import keep
 
 ALICE, BOB, CAROL = "alice@firm.example", "bob@firm.example", "carol@firm.example"
 
@@ -160,14 +153,9 @@ async def test_full_lifecycle_contract_to_closed(env: WorkflowEnvironment, harne
     for expected in ("engagement_recorded", "nda_signed", "phase:onboarding", "notice_given", "phase:closed"):
         assert expected in actions
 
-    # The fresh histories replay deterministically; RECORD_HISTORIES=1 saves them for test_replay.
-    histories = [await handle.fetch_history()]
-    histories += [await harness.client.get_workflow_handle(f"{handle.id}/check/{n}").fetch_history() for n in (1, 2)]
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=SANDBOX)
-    for history in histories:
-        await replayer.replay_workflow(history)
-    if label := os.environ.get("RECORD_HISTORIES"):  # e.g. RECORD_HISTORIES=v3 names the files *_v3.json
-        names = [f"{n}_{label}" for n in ("engagement_full_lifecycle", "background_check_1", "background_check_2")]
-        for name, history in zip(names, histories, strict=True):
-            saved = {"workflow_id": history.workflow_id, "history": json.loads(history.to_json())}
-            (HISTORIES / f"{name}.json").write_text(json.dumps(saved))
+    # The fresh histories replay deterministically; RECORD_HISTORIES=v3 saves them as *_v3.json.
+    await keep("engagement_full_lifecycle", await handle.fetch_history())
+    for n in (1, 2):
+        await keep(
+            f"background_check_{n}", await harness.client.get_workflow_handle(f"{handle.id}/check/{n}").fetch_history()
+        )

@@ -20,6 +20,15 @@ def test_histories_are_saved() -> None:
     names = {p.stem for p in HISTORIES}
     for version in ("v1", "v2"):  # v1: before the patches; v2: with them
         assert {f"engagement_full_lifecycle_{version}", f"background_check_1_{version}"} <= names
+    # v3: one path each (tests/test_history_paths.py), recorded before the workflow was reorganised.
+    assert {f"{path}_v3" for path in V3_PATHS} <= names
+
+
+V3_PATHS = (
+    "every_update",  # all updates but cancel_engagement, both signals, through to closed
+    "every_update_check_failed",  # BackgroundCheckWorkflow: failed
+    "every_update_check_cleared",  # BackgroundCheckWorkflow: cleared (after a role change with production)
+)
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

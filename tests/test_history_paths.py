@@ -1,0 +1,259 @@
+"""The replay net: each test drives one path of the engagement against the real peers, checks what
+the path is for, and hands the resulting histories to ``tests/histories_io.keep`` (replayed with
+today's code; saved as ``tests/histories/<name>_<label>.json`` under ``RECORD_HISTORIES=<label>``).
+
+Together the saved histories cover every update and signal of the engagement, the NDA deadline, a
+cancellation during onboarding, a continue-as-new, emergency revocations, both kinds of access
+review, the admin alert of an unconfirmed revocation, and cleared, failed and cancelled checks.
+The specs are as small as each path allows, to keep the saved histories small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from adapters.scim import ScimDirectory
+from domain.models import (
+    AddEngineer,
+    AnswerQuestion,
+    AskQuestion,
+    CancelSession,
+    ChangeRole,
+    CheckCompleted,
+    CheckStatus,
+    DeliveryProblem,
+    EngagementSummary,
+    GiveNotice,
+    KnowledgeTransferDocument,
+    MoveEndDate,
+    Phase,
+    RecordCheckResult,
+    RecordDocument,
+    RecordNdaSigned,
+    RecordSessionHeld,
+    RemoveEngineer,
+    RequestAccessReview,
+    RescheduleSession,
+    RestoreAccess,
+    RevokeAccessNow,
+    ScheduleSession,
+    StatusView,
+)
+from domain.spec import EngagementSpec, EngineerSpec
+from tests.devserver import dev_server
+from tests.helpers import ROLES, Harness, spec_data
+from tests.histories_io import closed_history, keep
+
+__all__ = ["dev_server"]  # a fixture, imported for pytest
+
+ALICE, BOB, CAROL, DAVE = "alice@firm.example", "bob@firm.example", "carol@firm.example", "dave@firm.example"
+DEVELOPER_NON_PROD = {"repo-write", "staging-deploy"}
+DEVELOPER_ALL = DEVELOPER_NON_PROD | {"prod-readonly"}
+
+
+def lean(harness: Harness, *people: str, **changes: Any) -> EngagementSpec:
+    """The sample spec with only these engineers (Alice: developer with production; Carol: analyst),
+    every role kept but production groups only for the roles someone may use in production."""
+    engineers = [e for e in spec_data()["engineers"] if e["email"] in people]
+    in_production = {e["role"] for e in engineers if e.get("production_access")}
+    roles = {
+        name: {**policy, "production": policy["production"] if name in in_production else []}
+        for name, policy in ROLES.items()
+    }
+    return harness.spec(engineers=engineers, roles=roles, **changes)
+
+
+def newcomer(email: str, role: str = "analyst") -> EngineerSpec:
+    return EngineerSpec(name=email.split("@")[0].title(), email=email, role=role, jurisdiction="PT")
+
+
+async def settle_on(
+    harness: Harness, handle: WorkflowHandle[Any, Any], phase: Phase, done: Callable[[StatusView], bool]
+) -> StatusView:
+    """Settle in the phase until ``done`` holds (a signal from a check may still be on its way)."""
+    for _ in range(300):
+        view = await harness.settle(handle, phase)
+        if done(view):
+            return view
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"settled in {phase} but the condition never held: {view.model_dump_json(indent=1)}")
+
+
+def check_of(view: StatusView, email: str) -> CheckStatus:
+    return next(e.check for e in view.engineers if e.email == email)
+
+
+async def nothing_left(harness: Harness, *people: str) -> None:
+    for person in people:
+        identity = await harness.iam(person)
+        assert identity.groups == set() and not identity.active, (person, identity)
+
+
+async def sent(harness: Harness, handle: WorkflowHandle[Any, Any]) -> list[Any]:
+    return [r for r in await harness.mail.outbox(handle.id) if r.state == "sent"]
+
+
+async def add_by_hand(tenant: ScimDirectory, email: str, group: str) -> None:
+    """Somebody at the client grants a group in the IAM, outside the engagement."""
+    user = await tenant.find_user(email)
+    assert user is not None
+    await tenant.add_member(group, user.id)
+
+
+async def test_every_update_and_both_signals(env: WorkflowEnvironment, harness: Harness) -> None:
+    handle = await harness.start(lean(harness, ALICE, CAROL))
+
+    # awaiting_nda: SendGrid reports the NDA request bounced (signal email_delivery_problem).
+    await harness.settle(handle, Phase.AWAITING_NDA)
+    [request] = await harness.mail.outbox(handle.id)
+    problem = DeliveryProblem(
+        message_key=request.message_key,
+        kind=request.kind,
+        recipient=request.recipient,
+        event="bounce",
+        reason="552 mailbox full",
+        at=datetime(2026, 11, 2, tzinfo=UTC),
+    )
+    await handle.signal("email_delivery_problem", problem)
+    view = await settle_on(harness, handle, Phase.AWAITING_NDA, lambda v: bool(v.delivery_problems))
+    assert [(p.message_key, p.event) for p in view.delivery_problems] == [(request.message_key, "bounce")]
+
+    # onboarding: a newcomer; Alice's check fails (signal background_check_completed from check 1).
+    await harness.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
+    view = await harness.settle(handle, Phase.ONBOARDING)
+    assert check_of(view, ALICE) is CheckStatus.IN_PROGRESS
+    assert (await harness.iam(ALICE)).groups == DEVELOPER_NON_PROD
+    await harness.update(handle, "add_engineer", AddEngineer(actor="erin", engineer=newcomer(DAVE)))
+    await harness.settle(handle, Phase.ONBOARDING)
+    assert (await harness.iam(DAVE)).groups == {"ticketing"}
+    await harness.update(
+        handle, "record_check_result", RecordCheckResult(actor="hr", email=ALICE, outcome="failed", notes="credentials")
+    )
+    view = await harness.settle(handle, Phase.DELIVERY)  # nobody is waiting for a check any more
+    assert check_of(view, ALICE) is CheckStatus.FAILED
+    await nothing_left(harness, ALICE)
+
+    # delivery: Carol moves to a role with production (check 2, cleared), Dave leaves.
+    await harness.update(
+        handle, "change_role", ChangeRole(actor="erin", email=CAROL, role="developer", production_access=True)
+    )
+    view = await harness.settle(handle, Phase.DELIVERY)
+    assert check_of(view, CAROL) is CheckStatus.IN_PROGRESS
+    assert (await harness.iam(CAROL)).groups == DEVELOPER_NON_PROD
+    await harness.update(handle, "record_check_result", RecordCheckResult(actor="hr", email=CAROL, outcome="cleared"))
+    await settle_on(harness, handle, Phase.DELIVERY, lambda v: check_of(v, CAROL) is CheckStatus.CLEARED)
+    assert (await harness.iam(CAROL)).groups == DEVELOPER_ALL
+    await harness.update(handle, "remove_engineer", RemoveEngineer(actor="erin", email=DAVE))
+    await harness.settle(handle, Phase.DELIVERY)
+    await nothing_left(harness, DAVE)
+
+    # The emergency brake, for one engineer and for everyone, and the way back.
+    await harness.update(handle, "revoke_access_now", RevokeAccessNow(actor="ciso", email=CAROL, reason="lost laptop"))
+    view = await harness.settle(handle, Phase.DELIVERY)
+    assert next(e for e in view.engineers if e.email == CAROL).suspended
+    await nothing_left(harness, CAROL)
+    await harness.update(handle, "restore_access", RestoreAccess(actor="ciso", email=CAROL))
+    await harness.settle(handle, Phase.DELIVERY)
+    assert (await harness.iam(CAROL)).groups == DEVELOPER_ALL
+    await harness.update(handle, "revoke_access_now", RevokeAccessNow(actor="ciso", reason="suspected breach"))
+    view = await harness.settle(handle, Phase.DELIVERY)
+    assert view.access_suspended
+    await nothing_left(harness, ALICE, CAROL, DAVE)
+    await harness.update(handle, "restore_access", RestoreAccess(actor="ciso"))
+    view = await harness.settle(handle, Phase.DELIVERY)
+    assert not view.access_suspended
+    assert (await harness.iam(CAROL)).groups == DEVELOPER_ALL
+    await nothing_left(harness, ALICE, DAVE)  # failed and removed: restoring the policy gives them nothing
+
+    # A requested access review removes a grant added by hand.
+    await add_by_hand(harness.tenant, CAROL, "staging-admin")
+    await harness.update(handle, "request_access_review", RequestAccessReview(actor="ian"))
+    view = await harness.settle(handle, Phase.DELIVERY)
+    assert view.last_access_review_at is not None
+    assert (await harness.iam(CAROL)).groups == DEVELOPER_ALL
+
+    # notice: the end date moves, documents arrive, sessions are scheduled, moved, cancelled, held.
+    await harness.update(handle, "give_notice", GiveNotice(actor="erin", given_by="client"))
+    view = await harness.settle(handle, Phase.NOTICE)
+    assert view.timeline.notice_given_at and view.timeline.end_date
+    new_end = view.timeline.end_date + timedelta(days=10)
+    await harness.update(handle, "move_end_date", MoveEndDate(actor="erin", end_date=new_end, reason="budget"))
+    for document in (KnowledgeTransferDocument.SYSTEM_RUNBOOKS, KnowledgeTransferDocument.DECISION_LOGS):
+        await harness.update(
+            handle, "record_document", RecordDocument(actor="fran", document=document, location=f"wiki/{document}")
+        )
+    starts = view.timeline.notice_given_at + timedelta(days=20)
+    for session_id, title in (("s1", "Architecture"), ("s2", "Runbooks")):
+        await harness.update(
+            handle,
+            "schedule_session",
+            ScheduleSession(actor="fran", session_id=session_id, title=title, starts_at=starts),
+        )
+    await harness.update(
+        handle, "reschedule_session", RescheduleSession(actor="fran", session_id="s2", starts_at=starts + timedelta(1))
+    )
+    await harness.update(handle, "cancel_session", CancelSession(actor="fran", session_id="s2", reason="merged"))
+    await env.sleep(timedelta(days=21))
+    await harness.update(handle, "record_session_held", RecordSessionHeld(actor="fran", session_id="s1"))
+    view = await harness.settle(handle, Phase.NOTICE)
+    assert {s.session_id: (s.status, s.sequence) for s in view.sessions} == {"s1": ("held", 0), "s2": ("cancelled", 2)}
+    assert {d.name for d in view.documents if d.delivered_at} == {"system_runbooks", "decision_logs"}
+    assert (await harness.iam(CAROL)).groups == DEVELOPER_ALL  # access holds until the moved end date
+
+    # transition: everything revoked at the moved end date; a question asked and answered.
+    await env.sleep(timedelta(days=50))
+    view = await harness.settle(handle, Phase.TRANSITION)
+    assert view.timeline.end_date == new_end
+    await nothing_left(harness, ALICE, CAROL, DAVE)
+    await harness.update(
+        handle, "ask_question", AskQuestion(actor="lee", question_id="q1", text="Where is the DR plan?")
+    )
+    await harness.update(
+        handle, "answer_question", AnswerQuestion(actor="fran", question_id="q1", answer="runbooks/dr")
+    )
+    view = await harness.settle(handle, Phase.TRANSITION)
+    assert [(q.question_id, q.answer) for q in view.questions] == [("q1", "runbooks/dr")]
+
+    summary = await handle.result()  # the transition window closes (the test server skips to it)
+    assert isinstance(summary, EngagementSummary) and summary.phase is Phase.CLOSED
+    assert (summary.remaining_grants, summary.active_identities) == (0, 0)
+    assert (summary.documents_delivered, summary.sessions_held, summary.questions_answered) == (2, 1, 1)
+    kinds = {r.kind for r in await sent(harness, handle)}
+    assert {
+        "nda_recorded",
+        "engineer_added",
+        "engineer_removed",
+        "role_changed",
+        "check_result",
+        "emergency_revocation",
+        "access_review",
+        "notice_received",
+        "end_date_moved",
+        "session_invite",
+        "session_rescheduled",
+        "session_cancelled",
+        "handover_reminder",
+        "revocation_report",
+        "transition_closing",
+        "closing_report",
+    } <= kinds
+    actions = [a.action for a in await harness.store.audit_entries(handle.id)]
+    for action in ("email_delivery_problem", "check_completed", "emergency_revocation", "access_restored"):
+        assert action in actions
+    grants = await harness.store.grants(handle.id)
+    assert {g.revoked_by for g in grants if g.engineer_email == ALICE} == {"background-check (failed)"}
+
+    failed, cleared = [await closed_history(harness.client, f"{handle.id}/check/{n}") for n in (1, 2)]
+    for check, outcome in ((1, "failed"), (2, "cleared")):
+        check_handle = harness.client.get_workflow_handle(f"{handle.id}/check/{check}", result_type=CheckCompleted)
+        result = await check_handle.result()
+        assert result.outcome == outcome
+    await keep("every_update", await handle.fetch_history())
+    await keep("every_update_check_failed", failed)
+    await keep("every_update_check_cleared", cleared)
