@@ -13,16 +13,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from temporalio.client import WorkflowHandle
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.db import EngagementStore
 from adapters.scim import ScimDirectory
 from domain.models import (
     AddEngineer,
     AnswerQuestion,
     AskQuestion,
+    CancelEngagement,
     CancelSession,
     ChangeRole,
     CheckCompleted,
@@ -46,9 +50,11 @@ from domain.models import (
     StatusView,
 )
 from domain.spec import EngagementSpec, EngineerSpec
-from tests.devserver import dev_server
+from tests.conftest import ScimServer, free_port
+from tests.devserver import dev_server, requires_temporal
 from tests.helpers import ROLES, Harness, spec_data
 from tests.histories_io import closed_history, keep
+from tests.tcp_proxy import TcpProxy
 
 __all__ = ["dev_server"]  # a fixture, imported for pytest
 
@@ -257,3 +263,212 @@ async def test_every_update_and_both_signals(env: WorkflowEnvironment, harness: 
     await keep("every_update", await handle.fetch_history())
     await keep("every_update_check_failed", failed)
     await keep("every_update_check_cleared", cleared)
+
+
+async def test_nda_deadline_cancels_after_reminders(env: WorkflowEnvironment, harness: Harness) -> None:
+    # A reminder every 10 days (rather than 3) keeps the saved history small: two, then the deadline.
+    handle = await harness.start(lean(harness, CAROL, nda_reminder_interval=timedelta(days=10)))
+    await harness.settle(handle, Phase.AWAITING_NDA)
+    await env.sleep(timedelta(days=10, hours=1))
+    await harness.settle(handle, Phase.AWAITING_NDA)
+    assert [(r.kind, r.occurrence) for r in await sent(harness, handle)] == [("nda_request", 1), ("nda_reminder", 1)]
+
+    summary = await handle.result()  # the test server skips to the 30-day deadline
+    assert summary.phase is Phase.CANCELLED
+    view = await harness.status(handle)
+    assert view.cancelled_reason and "NDA was not signed" in view.cancelled_reason
+    rows = await sent(harness, handle)
+    assert sorted(r.occurrence for r in rows if r.kind == "nda_reminder") == [1, 2]  # day 30 is the deadline
+    assert {r.kind for r in rows} == {"nda_request", "nda_reminder", "cancellation"}
+    assert "sam@acme.example" in {r.recipient for r in rows if r.kind == "cancellation"}
+    assert not (await harness.iam(CAROL)).exists
+    assert await harness.store.grants(handle.id) == []
+    await keep("nda_expired", await handle.fetch_history())
+
+
+async def test_cancelled_in_onboarding_cancels_the_running_check(env: WorkflowEnvironment, harness: Harness) -> None:
+    handle = await harness.start(lean(harness, ALICE, CAROL))
+    await harness.settle(handle, Phase.AWAITING_NDA)
+    await harness.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
+    view = await harness.settle(handle, Phase.ONBOARDING)
+    assert check_of(view, ALICE) is CheckStatus.IN_PROGRESS
+    assert (await harness.iam(ALICE)).groups == DEVELOPER_NON_PROD
+
+    ack = await harness.update(handle, "cancel_engagement", CancelEngagement(actor="erin", reason="contract withdrawn"))
+    assert ack.phase is Phase.CANCELLED
+    summary = await handle.result()
+    assert summary.phase is Phase.CANCELLED
+    assert (summary.remaining_grants, summary.active_identities) == (0, 0)
+    view = await harness.status(handle)
+    assert view.cancelled_reason == "contract withdrawn"
+    assert check_of(view, ALICE) is CheckStatus.CANCELLED
+    await nothing_left(harness, ALICE, CAROL)
+    grants = await harness.store.grants(handle.id)
+    assert grants and all(g.revoked_at is not None for g in grants)
+    assert "cancellation" in {r.kind for r in await sent(harness, handle)}
+
+    check = await closed_history(harness.client, f"{handle.id}/check/1")
+    described = await harness.client.get_workflow_handle(f"{handle.id}/check/1").describe()
+    assert described.status is WorkflowExecutionStatus.CANCELED
+    await keep("cancelled_in_onboarding", await handle.fetch_history())
+    await keep("cancelled_in_onboarding_check", check)
+
+
+async def test_emergency_revocation_and_restoration_during_a_check(env: WorkflowEnvironment, harness: Harness) -> None:
+    handle = await harness.start(lean(harness, ALICE, CAROL))
+    await harness.settle(handle, Phase.AWAITING_NDA)
+    await harness.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
+    await harness.settle(handle, Phase.ONBOARDING)
+
+    # Everyone, while Alice's check runs: nothing left, the client told once the IAM confirms it.
+    await harness.update(handle, "revoke_access_now", RevokeAccessNow(actor="ciso", reason="suspected breach"))
+    view = await harness.settle(handle, Phase.ONBOARDING)
+    assert view.access_suspended and check_of(view, ALICE) is CheckStatus.IN_PROGRESS
+    await nothing_left(harness, ALICE, CAROL)
+    told = [r for r in await sent(harness, handle) if r.kind == "emergency_revocation"]
+    assert {r.recipient for r in told} >= {"ian@acme.example", "erin@acme.example"}
+    await harness.update(handle, "restore_access", RestoreAccess(actor="ciso"))
+    await harness.settle(handle, Phase.ONBOARDING)
+    assert (await harness.iam(ALICE)).groups == DEVELOPER_NON_PROD  # still no production before the check
+    assert (await harness.iam(CAROL)).groups == {"ticketing"}
+
+    # The check clears: production now, and the revocation is in the ledger under who asked for it.
+    await harness.update(handle, "record_check_result", RecordCheckResult(actor="hr", email=ALICE, outcome="cleared"))
+    view = await harness.settle(handle, Phase.DELIVERY)
+    assert not view.access_suspended
+    assert (await harness.iam(ALICE)).groups == DEVELOPER_ALL
+    revoked = [g for g in await harness.store.grants(handle.id) if g.revoked_at is not None]
+    assert {(g.engineer_email, g.revoked_by) for g in revoked} == {(ALICE, "ciso"), (CAROL, "ciso")}
+    await keep("emergency_revoke_restore", await handle.fetch_history())
+
+
+async def into_delivery_with_drift(harness: Harness, spec: EngagementSpec) -> WorkflowHandle[Any, Any]:
+    """Carol alone (no check) in delivery, and a group added to her by hand at the client."""
+    handle = await harness.start(spec)
+    await harness.settle(handle, Phase.AWAITING_NDA)
+    await harness.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
+    view = await harness.settle(handle, Phase.DELIVERY)
+    assert view.last_access_review_at is None
+    await add_by_hand(harness.tenant, CAROL, "staging-admin")
+    assert (await harness.iam(CAROL)).groups == {"ticketing", "staging-admin"}
+    return handle
+
+
+async def review_removed_the_drift(harness: Harness, handle: WorkflowHandle[Any, Any]) -> None:
+    assert (await harness.iam(CAROL)).groups == {"ticketing"}
+    reports = [r for r in await sent(harness, handle) if r.kind == "access_review"]
+    assert {r.occurrence for r in reports} == {1} and "ian@acme.example" in {r.recipient for r in reports}
+    assert all("1 correction(s)" in r.subject and "staging-admin" in r.body_text for r in reports)
+    changes = [a.details for a in await harness.store.audit_entries(handle.id) if a.action == "access_changed"]
+    assert [(d["engineer"], d["revoked"]) for d in changes if d["reason"] == "access review"] == [
+        (CAROL, ["staging-admin"])
+    ]
+
+
+async def test_scheduled_access_review_removes_drift(env: WorkflowEnvironment, harness: Harness) -> None:
+    handle = await into_delivery_with_drift(harness, lean(harness, CAROL))
+    await env.sleep(timedelta(days=30, hours=1))  # the review timer (every 30 days) fires
+    view = await settle_on(harness, handle, Phase.DELIVERY, lambda v: v.last_access_review_at is not None)
+    assert view.next_deadline and view.next_deadline.label == "next access review"
+    await review_removed_the_drift(harness, handle)
+    await keep("access_review_scheduled", await handle.fetch_history())
+
+
+async def test_requested_access_review_removes_drift(env: WorkflowEnvironment, harness: Harness) -> None:
+    handle = await into_delivery_with_drift(harness, lean(harness, CAROL))
+    before = await harness.status(handle)
+    await harness.update(handle, "request_access_review", RequestAccessReview(actor="ian"))
+    view = await harness.settle(handle, Phase.DELIVERY)
+    assert view.last_access_review_at is not None
+    assert before.next_deadline and view.next_deadline  # the next scheduled review counts from this one
+    assert view.next_deadline.at > before.next_deadline.at
+    await review_removed_the_drift(harness, handle)
+    await keep("access_review_requested", await handle.fetch_history())
+
+
+async def test_unconfirmed_revocation_raises_an_admin_alert(
+    env: WorkflowEnvironment, harness: Harness, scim_server: ScimServer
+) -> None:
+    proxy = TcpProxy(scim_server.port, free_port())
+    await proxy.up()
+    tenant_path = harness.tenant.base_url.rsplit("/", 1)[1]
+    spec = lean(harness, CAROL, iam={"scim_base_url": f"http://127.0.0.1:{proxy.port}/{tenant_path}"})
+    handle = await harness.start(spec)
+    try:
+        await harness.settle(handle, Phase.AWAITING_NDA)
+        await harness.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
+        await harness.settle(handle, Phase.DELIVERY)
+        assert (await harness.iam(CAROL)).groups == {"ticketing"}
+
+        await proxy.down()  # the client's IAM goes away, then Carol leaves
+        await harness.update(handle, "remove_engineer", RemoveEngineer(actor="erin", email=CAROL))
+        for _ in range(60):  # skip through the retries until the alert is raised (after 15 minutes)
+            if await harness.alerts(handle):
+                break
+            await env.sleep(timedelta(minutes=5))
+        [alert] = await harness.alerts(handle)
+        assert alert.kind == "revocation_unconfirmed" and alert.details["engineer"] == CAROL
+        assert (await harness.iam(CAROL)).groups == {"ticketing"}  # the IAM indeed still holds it
+        assert all(g.revoked_at is None for g in await harness.store.grants(handle.id))
+        assert not (await harness.status(handle)).settled
+
+        await proxy.up()  # the IAM is back: a retry lands, and is read back
+        for _ in range(60):
+            if (await harness.status(handle)).settled:
+                break
+            await env.sleep(timedelta(minutes=2))
+        await harness.settle(handle, Phase.DELIVERY)
+        await nothing_left(harness, CAROL)
+        grants = await harness.store.grants(handle.id)
+        assert grants and all(g.revoked_at is not None for g in grants)
+        assert len(await harness.alerts(handle)) == 1
+        assert "engineer_removed" in {r.kind for r in await sent(harness, handle)}
+        await keep("revocation_alert", await handle.fetch_history())
+    finally:
+        await proxy.down()
+
+
+@requires_temporal
+async def test_continue_as_new_carries_the_engagement_into_the_next_run(
+    dev_server: WorkflowEnvironment, store: EngagementStore, tenant: ScimDirectory, tmp_path: Path
+) -> None:
+    # On the dev server: the time-skipping test server loses an update racing a continue-as-new.
+    async with Harness.running(dev_server.client, store, tenant, tmp_path) as harness:
+        handle = await harness.start(lean(harness, ALICE, CAROL), history_limit=50)
+        await harness.settle(handle, Phase.AWAITING_NDA)
+        await harness.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
+        await harness.settle(handle, Phase.ONBOARDING)
+        await harness.update(
+            handle, "record_check_result", RecordCheckResult(actor="hr", email=ALICE, outcome="cleared")
+        )
+        # 50 events: the first run usually continues as new while Alice's check runs (the check, an
+        # abandoned child, then reports to the next run); if not, commands follow until it does.
+        view = await harness.settle(handle, Phase.DELIVERY)
+        roles = ["developer", "analyst"]
+        for n in range(10):  # one command at a time, each settled: none races the continue-as-new
+            if view.runs:
+                break
+            await harness.update(handle, "change_role", ChangeRole(actor="erin", email=CAROL, role=roles[n % 2]))
+            view = await harness.settle(handle, Phase.DELIVERY)
+        assert view.runs >= 1, "the workflow never continued as new"
+
+        # The next run goes on where the first one stopped.
+        await harness.update(handle, "add_engineer", AddEngineer(actor="erin", engineer=newcomer(DAVE)))
+        await harness.update(handle, "request_access_review", RequestAccessReview(actor="ian"))
+        view = await harness.settle(handle, Phase.DELIVERY)
+        assert view.last_access_review_at is not None
+        assert {e.email for e in view.engineers} == {ALICE, CAROL, DAVE}
+        assert check_of(view, ALICE) is CheckStatus.CLEARED
+        assert (await harness.iam(ALICE)).groups == DEVELOPER_ALL
+        carol_role = next(e.role for e in view.engineers if e.email == CAROL)
+        expected = DEVELOPER_NON_PROD if carol_role == "developer" else {"ticketing"}
+        assert (await harness.iam(CAROL)).groups == expected
+        assert (await harness.iam(DAVE)).groups == {"ticketing"}
+
+        first = await closed_history(harness.client, handle.id, run_id=handle.first_execution_run_id)
+        last = first.events[-1]
+        assert last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+        next_run = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+        second = await harness.client.get_workflow_handle(handle.id, run_id=next_run).fetch_history()
+        await keep("continue_as_new_run1", first)
+        await keep("continue_as_new_run2", second)

@@ -25,9 +25,18 @@ def test_histories_are_saved() -> None:
 
 
 V3_PATHS = (
-    "every_update",  # all updates but cancel_engagement, both signals, through to closed
+    "every_update",  # every update but cancel_engagement, both signals, contract to closed
     "every_update_check_failed",  # BackgroundCheckWorkflow: failed
     "every_update_check_cleared",  # BackgroundCheckWorkflow: cleared (after a role change with production)
+    "nda_expired",  # NDA reminders, then cancelled by the deadline
+    "cancelled_in_onboarding",  # cancel_engagement while a check runs: the wind-down cancels it
+    "cancelled_in_onboarding_check",  # BackgroundCheckWorkflow: cancelled by the wind-down
+    "continue_as_new_run1",  # a run ending in continue-as-new (dev server)
+    "continue_as_new_run2",  # the run that follows it
+    "emergency_revoke_restore",  # everyone revoked and restored while a check runs
+    "access_review_scheduled",  # the review timer removes a group added by hand
+    "access_review_requested",  # request_access_review removes a group added by hand
+    "revocation_alert",  # the IAM does not confirm a revocation: admin alert, then the retry lands
 )
 
 
