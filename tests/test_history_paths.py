@@ -6,6 +6,10 @@ Together the saved histories cover every update and signal of the engagement, th
 cancellation during onboarding, a continue-as-new, emergency revocations, both kinds of access
 review, the admin alert of an unconfirmed revocation, and cleared, failed and cancelled checks.
 The specs are as small as each path allows, to keep the saved histories small.
+
+Record a new generation with today's code (existing files are never overwritten):
+``RECORD_HISTORIES=v4 .venv/bin/python -m pytest tests/test_history_paths.py``, then add the names to
+``tests/test_replay.py``. The continue-as-new path runs on the Temporal dev server.
 """
 
 from __future__ import annotations
