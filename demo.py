@@ -27,21 +27,20 @@ from pydantic import BaseModel
 from temporalio.client import Client
 
 from adapters.scim import ScimDirectory
-from domain.models import (
+from domain.commands import (
     AddEngineer,
     AnswerQuestion,
     AskQuestion,
     GiveNotice,
-    KnowledgeTransferDocument,
-    Phase,
     RecordCheckResult,
     RecordDocument,
     RecordNdaSigned,
     RecordSessionHeld,
     ScheduleSession,
-    StatusView,
 )
 from domain.spec import EngineerSpec, load_spec
+from domain.views import StatusView
+from domain.vocabulary import KnowledgeTransferDocument, Phase
 from settings import Settings
 from starter import format_status, read_status, send_command, start_engagement
 from worker import connect, database_url, engagement_worker

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.emails import EmailKind
+from domain.email_kinds import EmailKind
 
 
 class Settings(BaseSettings):

@@ -24,8 +24,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.email import OutgoingEmail, mime_message
-from domain.emails import EmailKind, Recipient, people, render, sample_facts, sample_recipient
-from domain.models import (
+from domain.commands import (
     Ack,
     AddEngineer,
     AnswerQuestion,
@@ -33,9 +32,7 @@ from domain.models import (
     CancelEngagement,
     CancelSession,
     ChangeRole,
-    EngagementInput,
     GiveNotice,
-    KnowledgeTransferDocument,
     MoveEndDate,
     RecordCheckResult,
     RecordDocument,
@@ -47,9 +44,14 @@ from domain.models import (
     RestoreAccess,
     RevokeAccessNow,
     ScheduleSession,
-    StatusView,
 )
+from domain.email_kinds import EmailKind, Recipient, people
 from domain.spec import EngagementSpec, EngineerSpec, SpecError, describe_validation_error, load_spec
+from domain.state import EngagementInput
+from domain.views import StatusView
+from domain.vocabulary import KnowledgeTransferDocument
+from emails.render import render
+from emails.samples import sample_facts, sample_recipient
 from settings import Settings
 from workflows.engagement import EngagementWorkflow
 

@@ -40,8 +40,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.alerts import AlertStore
 from adapters.db_schema import email_events, email_outbox
-from domain.emails import PROBLEM_STATES, event_state, states_before
-from domain.models import DeliveryProblem
+from domain.delivery import PROBLEM_STATES, event_state, states_before
+from domain.state import DeliveryProblem
 
 log = logging.getLogger("sendgrid.events")
 

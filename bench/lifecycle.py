@@ -40,16 +40,9 @@ from adapters.db import EngagementStore, create_engine
 from adapters.scim import ScimDirectory
 from bench.baseline import BaselineShape, BaselineWorkflow, Step, noop
 from bench.peers import fresh_database, scim_server
-from domain.models import (
-    AnswerQuestion,
-    AskQuestion,
-    EngagementSummary,
-    KnowledgeTransferDocument,
-    Phase,
-    RecordDocument,
-    RecordSessionHeld,
-    ScheduleSession,
-)
+from domain.commands import AnswerQuestion, AskQuestion, RecordDocument, RecordSessionHeld, ScheduleSession
+from domain.views import EngagementSummary
+from domain.vocabulary import KnowledgeTransferDocument, Phase
 from tests.conftest import ScimServer
 from tests.helpers import Harness
 

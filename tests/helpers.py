@@ -25,16 +25,11 @@ from adapters.db import EngagementStore
 from adapters.email import EmailSender, OutboxFolderSender
 from adapters.outbox import OutboxStore
 from adapters.scim import DirectoryPool, ScimDirectory
-from domain.models import (
-    Ack,
-    EngagementInput,
-    GiveNotice,
-    Phase,
-    RecordCheckResult,
-    RecordNdaSigned,
-    StatusView,
-)
+from domain.commands import Ack, GiveNotice, RecordCheckResult, RecordNdaSigned
 from domain.spec import EngagementSpec, parse_spec
+from domain.state import EngagementInput
+from domain.views import StatusView
+from domain.vocabulary import Phase
 from worker import new_worker
 from workflows.engagement import EngagementWorkflow
 

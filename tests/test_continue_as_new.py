@@ -9,16 +9,16 @@ from temporalio.testing import WorkflowEnvironment
 
 from adapters.db import EngagementStore
 from adapters.scim import ScimDirectory
-from domain.models import (
+from domain.commands import (
     AddEngineer,
     ChangeRole,
-    Phase,
     RecordCheckResult,
     RecordNdaSigned,
     RemoveEngineer,
     RequestAccessReview,
 )
 from domain.spec import EngineerSpec
+from domain.vocabulary import Phase
 from tests.devserver import dev_server, requires_temporal
 from tests.helpers import Harness
 

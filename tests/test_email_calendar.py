@@ -6,16 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.calendar import (
-    CalendarMethod,
-    Party,
-    SessionEvent,
-    calendar_invitation,
-    fold,
-    mime_type,
-)
-from domain.emails import EmailKind, Recipient, render, sample_facts
+from domain.email_kinds import EmailKind, Recipient
 from domain.spec import parse_spec
+from emails.calendar import CalendarMethod, Party, SessionEvent, calendar_invitation, fold, mime_type
+from emails.render import render
+from emails.samples import sample_facts
 from tests.helpers import spec_data
 
 ORGANIZER = Recipient(name="Engagement Office", email="eo@firm.example")

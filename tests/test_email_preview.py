@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from domain.emails import EmailKind
+from domain.email_kinds import EmailKind
 from domain.spec import load_spec
 from settings import Settings
 from starter import CliError, preview_email

@@ -12,7 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 from adapters.db import EngagementStore
 from adapters.email import SendGridSender
 from adapters.scim import ScimDirectory
-from domain.models import Phase, RecordNdaSigned
+from domain.commands import RecordNdaSigned
+from domain.vocabulary import Phase
 from tests.helpers import Harness
 from tests.sendgrid_peer import SendGridPeer
 

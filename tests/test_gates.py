@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
-from domain.models import CheckStatus, Phase, RecordCheckResult, RecordNdaSigned
+from domain.commands import RecordCheckResult, RecordNdaSigned
+from domain.vocabulary import CheckStatus, Phase
 from tests.helpers import Harness
 
 ALICE, BOB, CAROL = "alice@firm.example", "bob@firm.example", "carol@firm.example"

@@ -7,13 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
-from domain.models import (
-    CancelSession,
-    DeliveryProblem,
-    Phase,
-    RescheduleSession,
-    ScheduleSession,
-)
+from domain.commands import CancelSession, RescheduleSession, ScheduleSession
+from domain.state import DeliveryProblem
+from domain.vocabulary import Phase
 from tests.helpers import Harness
 from tests.test_updates import refused
 

@@ -20,8 +20,9 @@ from activities.engagement import AccessRequest, EngagementActivities
 from adapters.alerts import AlertStore
 from adapters.db import EngagementStore
 from adapters.scim import DirectoryPool, ScimDirectory
-from domain.models import Phase, RemoveEngineer, RestoreAccess, RevokeAccessNow
+from domain.commands import RemoveEngineer, RestoreAccess, RevokeAccessNow
 from domain.spec import IamEndpoint, parse_spec
+from domain.vocabulary import Phase
 from tests.conftest import ScimServer, free_port
 from tests.helpers import ALL_GROUPS, ROLES, Harness, spec_data
 from tests.tcp_proxy import TcpProxy

@@ -7,15 +7,12 @@ from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
-from domain.models import (
+from domain.commands import (
     AnswerQuestion,
     AskQuestion,
     CancelSession,
-    EngagementSummary,
     GiveNotice,
-    KnowledgeTransferDocument,
     MoveEndDate,
-    Phase,
     RecordCheckResult,
     RecordDocument,
     RecordNdaSigned,
@@ -23,6 +20,8 @@ from domain.models import (
     RescheduleSession,
     ScheduleSession,
 )
+from domain.views import EngagementSummary
+from domain.vocabulary import KnowledgeTransferDocument, Phase
 from tests.helpers import Harness
 from tests.histories_io import keep
 

@@ -12,16 +12,14 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from domain.models import (
+from domain.commands import (
     AddEngineer,
     AnswerQuestion,
     AskQuestion,
     CancelEngagement,
     ChangeRole,
     GiveNotice,
-    KnowledgeTransferDocument,
     MoveEndDate,
-    Phase,
     RecordCheckResult,
     RecordDocument,
     RecordNdaSigned,
@@ -31,6 +29,7 @@ from domain.models import (
     ScheduleSession,
 )
 from domain.spec import EngineerSpec
+from domain.vocabulary import KnowledgeTransferDocument, Phase
 from tests.helpers import Harness
 
 ALICE, CAROL = "alice@firm.example", "carol@firm.example"

@@ -34,9 +34,10 @@ from adapters.sendgrid_events import (
     SignatureVerifier,
     WorkflowSignalNotifier,
 )
-from domain.emails import EmailKind, Recipient, message_key, sample_facts
-from domain.models import DeliveryProblem
+from domain.email_kinds import EmailKind, Recipient, message_key
 from domain.spec import parse_spec
+from domain.state import DeliveryProblem
+from emails.samples import sample_facts
 from tests.helpers import spec_data
 from tests.sendgrid_peer import (
     SIGNATURE_HEADER,
