@@ -26,21 +26,15 @@ from temporalio.testing import WorkflowEnvironment
 
 from adapters.db import EngagementStore
 from adapters.scim import ScimDirectory
-from domain.models import (
+from domain.commands import (
     AddEngineer,
     AnswerQuestion,
     AskQuestion,
     CancelEngagement,
     CancelSession,
     ChangeRole,
-    CheckCompleted,
-    CheckStatus,
-    DeliveryProblem,
-    EngagementSummary,
     GiveNotice,
-    KnowledgeTransferDocument,
     MoveEndDate,
-    Phase,
     RecordCheckResult,
     RecordDocument,
     RecordNdaSigned,
@@ -51,9 +45,11 @@ from domain.models import (
     RestoreAccess,
     RevokeAccessNow,
     ScheduleSession,
-    StatusView,
 )
 from domain.spec import EngagementSpec, EngineerSpec
+from domain.state import CheckCompleted, DeliveryProblem
+from domain.views import EngagementSummary, StatusView
+from domain.vocabulary import CheckStatus, KnowledgeTransferDocument, Phase
 from tests.conftest import ScimServer, free_port
 from tests.devserver import dev_server, requires_temporal
 from tests.helpers import ROLES, Harness, spec_data
