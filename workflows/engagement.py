@@ -77,6 +77,8 @@ class EngagementWorkflow:
         self._history_limit = input.continue_as_new_after_events
         self._events = 0
         """Bumped by every handler, so the main loop wakes up to act on it."""
+        self._timer_reached: datetime | None = None
+        """The latest moment whose timer fired: timed decisions never use an earlier time (``_now``)."""
 
     # ================================================================ the main loop
 
@@ -127,18 +129,32 @@ class EngagementWorkflow:
             return True
         return self._history_limit is not None and info.get_current_history_length() >= self._history_limit
 
+    def _now(self) -> datetime:
+        """The time a timed decision is made on: the task's clock, never before a fired timer's moment.
+
+        A fired timer is a fact of the history; the clock of the task that delivers it is not the same
+        fact. A worker that took over a task retried after a crash once delivered a fire with the clock
+        of the task before, decided "not due yet" and slept again where every replay sends the reminder,
+        and the history stopped replaying (tests/test_stale_clock.py). With a consistent clock the clock
+        is already past the moment, so this changes no decision of any saved history.
+        """
+        now = workflow.now()
+        reached = self._timer_reached
+        return reached if reached is not None and reached > now else now
+
     async def _sleep_until(self, moment: datetime | None) -> None:
         """Wait until the moment passes or a handler changes something, whichever comes first."""
         seen = self._events
         timeout = None
         if moment is not None:
-            timeout = (moment - workflow.now()).total_seconds()
+            timeout = (moment - self._now()).total_seconds()
             if timeout <= 0:
                 return
         try:
             await workflow.wait_condition(lambda: self._events != seen or bool(self._state.effects), timeout=timeout)
         except TimeoutError:
-            pass
+            assert moment is not None  # only a wait with a timeout times out
+            self._timer_reached = moment
 
     async def _perform_effects(self) -> None:
         """Perform queued effects in order; each leaves the queue only once it is done."""
@@ -158,7 +174,7 @@ class EngagementWorkflow:
         await self._sleep_until(min(deadline, next_reminder))
         if state.phase is not Phase.AWAITING_NDA:
             return
-        now = workflow.now()
+        now = self._now()
         if now >= deadline:
             rules.nda_overdue(self._change())
         elif now >= next_reminder:
@@ -178,7 +194,7 @@ class EngagementWorkflow:
         state = self._state
         if state.phase is not Phase.DELIVERY:
             return
-        if rules.review_due(state, workflow.now()):
+        if rules.review_due(state, self._now()):
             await self._access.review()
             return
         await self._sleep_until(state.next_access_review_at)
@@ -189,7 +205,7 @@ class EngagementWorkflow:
         if state.phase is not Phase.NOTICE:
             return
         assert state.end_date is not None
-        now = workflow.now()
+        now = self._now()
         if now >= state.end_date:
             await self._end_date()
             return
@@ -208,12 +224,12 @@ class EngagementWorkflow:
     async def _transition(self) -> None:
         state = self._state
         assert state.transition_ends_at is not None
-        if workflow.now() < state.transition_ends_at:
+        if self._now() < state.transition_ends_at:
             if workflow.patched("transition-closing-notice"):
                 await self._access.converge()  # an emergency revocation is confirmed and reported here too
                 closing_at = state.transition_ends_at - self._spec.transition_closing_notice
                 if not state.transition_closing_sent:
-                    if workflow.now() >= closing_at:
+                    if self._now() >= closing_at:
                         rules.close_transition_notice(self._change())
                         return
                     await self._sleep_until(closing_at)
