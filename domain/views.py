@@ -173,3 +173,50 @@ def summary(spec: EngagementSpec, state: EngagementState) -> EngagementSummary:
         active_identities=sum(1 for e in state.engineers if e.identity_active),
         runs=state.runs,
     )
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
+
+
+def format_status(view: StatusView) -> str:
+    t = view.timeline
+    state = "settled" if view.settled else f"converging ({view.pending_effects} step(s) pending)"
+    lines = [
+        f"{view.contract_id} · {view.client} · {view.engagement_type.replace('_', ' ')}",
+        f"phase: {view.phase.value}" + (f" ({view.cancelled_reason})" if view.cancelled_reason else ""),
+        f"state: {state}" + (" · ALL ACCESS SUSPENDED (emergency)" if view.access_suspended else ""),
+        "",
+        "timeline",
+        f"  contract signed   {_when(t.contract_signed_at)}",
+        f"  NDA signed        {_when(t.nda_signed_at)}",
+        f"  notice given      {_when(t.notice_given_at)}",
+        f"  end date          {_when(t.end_date)}",
+        f"  transition ends   {_when(t.transition_ends_at)}",
+        f"  closed            {_when(t.closed_at)}",
+    ]
+    if view.next_deadline:
+        lines.append(f"  next deadline     {_when(view.next_deadline.at)}  {view.next_deadline.label}")
+    if view.last_access_review_at:
+        lines.append(f"  last access review {_when(view.last_access_review_at)}")
+    lines += ["", "engineers"]
+    for e in view.engineers:
+        state = "removed" if e.removed else ("active" if e.identity_active else "no active identity")
+        state += ", suspended (emergency)" if e.suspended else ""
+        groups = ", ".join(e.groups) or "no groups"
+        lines.append(f"  {e.name} <{e.email}> {e.role}, check {e.check.value}, {state}: {groups}")
+    lines += ["", "knowledge transfer"]
+    for d in view.documents:
+        lines.append(f"  {d.name.value:<30} {'delivered ' + _when(d.delivered_at) if d.delivered_at else 'missing'}")
+    lines += ["", "handover sessions"]
+    lines += [f"  {s.session_id}: {s.title} at {_when(s.starts_at)} ({s.status})" for s in view.sessions] or ["  none"]
+    if view.delivery_problems:
+        lines += ["", "emails that will not arrive"]
+        lines += [
+            f"  {p.kind} to {p.recipient}: {p.event} ({p.reason or 'no reason given'})" for p in view.delivery_problems
+        ]
+    lines += ["", "questions"]
+    lines += [f"  {q.question_id}: {'answered' if q.answer else 'open'} · {q.text}" for q in view.questions] or [
+        "  none"
+    ]
+    return "\n".join(lines)

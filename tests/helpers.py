@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
@@ -25,12 +24,13 @@ from adapters.db import EngagementStore
 from adapters.email import EmailSender, OutboxFolderSender
 from adapters.outbox import OutboxStore
 from adapters.scim import DirectoryPool, ScimDirectory
-from domain.commands import Ack, GiveNotice, RecordCheckResult, RecordNdaSigned
+from domain.commands import Ack, Command, GiveNotice, RecordCheckResult, RecordNdaSigned
 from domain.spec import EngagementSpec, parse_spec
 from domain.state import EngagementInput
 from domain.views import StatusView
 from domain.vocabulary import Phase
 from worker import new_worker
+from workflows.commands import send
 from workflows.engagement import EngagementWorkflow
 
 ROLES: dict[str, Any] = {
@@ -157,7 +157,7 @@ class Harness:
     async def drive_to(self, handle: WorkflowHandle[Any, Any], phase: Phase) -> StatusView:
         """Take a fresh engagement (the sample spec) to onboarding, delivery or notice."""
         await self.settle(handle, Phase.AWAITING_NDA)
-        await self.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam"))
+        await self.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam"))
         view = await self.settle(handle, Phase.ONBOARDING)
         if phase is Phase.ONBOARDING:
             return view
@@ -165,13 +165,12 @@ class Harness:
             if engineer.check.value == "in_progress":
                 await self.update(
                     handle,
-                    "record_check_result",
                     RecordCheckResult(actor="hr", email=engineer.email, outcome="cleared"),
                 )
         view = await self.settle(handle, Phase.DELIVERY)
         if phase is Phase.DELIVERY:
             return view
-        await self.update(handle, "give_notice", GiveNotice(actor="erin", given_by="client"))
+        await self.update(handle, GiveNotice(actor="erin", given_by="client"))
         return await self.settle(handle, Phase.NOTICE)
 
     async def start(self, spec: EngagementSpec, history_limit: int | None = None) -> WorkflowHandle[Any, Any]:
@@ -186,9 +185,8 @@ class Harness:
         return handle
 
     @staticmethod
-    async def update(handle: WorkflowHandle[Any, Any], name: str, command: BaseModel) -> Ack:
-        ack: Ack = await handle.execute_update(name, command, result_type=Ack)
-        return ack
+    async def update(handle: WorkflowHandle[Any, Any], command: Command) -> Ack:
+        return await send(handle, command)
 
     @staticmethod
     async def status(handle: WorkflowHandle[Any, Any]) -> StatusView:

@@ -131,47 +131,43 @@ async def test_every_update_and_both_signals(env: WorkflowEnvironment, harness: 
     assert [(p.message_key, p.event) for p in view.delivery_problems] == [(request.message_key, "bounce")]
 
     # onboarding: a newcomer; Alice's check fails (signal background_check_completed from check 1).
-    await harness.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
+    await harness.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
     view = await harness.settle(handle, Phase.ONBOARDING)
     assert check_of(view, ALICE) is CheckStatus.IN_PROGRESS
     assert (await harness.iam(ALICE)).groups == DEVELOPER_NON_PROD
-    await harness.update(handle, "add_engineer", AddEngineer(actor="erin", engineer=newcomer(DAVE)))
+    await harness.update(handle, AddEngineer(actor="erin", engineer=newcomer(DAVE)))
     await harness.settle(handle, Phase.ONBOARDING)
     assert (await harness.iam(DAVE)).groups == {"ticketing"}
-    await harness.update(
-        handle, "record_check_result", RecordCheckResult(actor="hr", email=ALICE, outcome="failed", notes="credentials")
-    )
+    await harness.update(handle, RecordCheckResult(actor="hr", email=ALICE, outcome="failed", notes="credentials"))
     view = await harness.settle(handle, Phase.DELIVERY)  # nobody is waiting for a check any more
     assert check_of(view, ALICE) is CheckStatus.FAILED
     await nothing_left(harness, ALICE)
 
     # delivery: Carol moves to a role with production (check 2, cleared), Dave leaves.
-    await harness.update(
-        handle, "change_role", ChangeRole(actor="erin", email=CAROL, role="developer", production_access=True)
-    )
+    await harness.update(handle, ChangeRole(actor="erin", email=CAROL, role="developer", production_access=True))
     view = await harness.settle(handle, Phase.DELIVERY)
     assert check_of(view, CAROL) is CheckStatus.IN_PROGRESS
     assert (await harness.iam(CAROL)).groups == DEVELOPER_NON_PROD
-    await harness.update(handle, "record_check_result", RecordCheckResult(actor="hr", email=CAROL, outcome="cleared"))
+    await harness.update(handle, RecordCheckResult(actor="hr", email=CAROL, outcome="cleared"))
     await settle_on(harness, handle, Phase.DELIVERY, lambda v: check_of(v, CAROL) is CheckStatus.CLEARED)
     assert (await harness.iam(CAROL)).groups == DEVELOPER_ALL
-    await harness.update(handle, "remove_engineer", RemoveEngineer(actor="erin", email=DAVE))
+    await harness.update(handle, RemoveEngineer(actor="erin", email=DAVE))
     await harness.settle(handle, Phase.DELIVERY)
     await nothing_left(harness, DAVE)
 
     # The emergency brake, for one engineer and for everyone, and the way back.
-    await harness.update(handle, "revoke_access_now", RevokeAccessNow(actor="ciso", email=CAROL, reason="lost laptop"))
+    await harness.update(handle, RevokeAccessNow(actor="ciso", email=CAROL, reason="lost laptop"))
     view = await harness.settle(handle, Phase.DELIVERY)
     assert next(e for e in view.engineers if e.email == CAROL).suspended
     await nothing_left(harness, CAROL)
-    await harness.update(handle, "restore_access", RestoreAccess(actor="ciso", email=CAROL))
+    await harness.update(handle, RestoreAccess(actor="ciso", email=CAROL))
     await harness.settle(handle, Phase.DELIVERY)
     assert (await harness.iam(CAROL)).groups == DEVELOPER_ALL
-    await harness.update(handle, "revoke_access_now", RevokeAccessNow(actor="ciso", reason="suspected breach"))
+    await harness.update(handle, RevokeAccessNow(actor="ciso", reason="suspected breach"))
     view = await harness.settle(handle, Phase.DELIVERY)
     assert view.access_suspended
     await nothing_left(harness, ALICE, CAROL, DAVE)
-    await harness.update(handle, "restore_access", RestoreAccess(actor="ciso"))
+    await harness.update(handle, RestoreAccess(actor="ciso"))
     view = await harness.settle(handle, Phase.DELIVERY)
     assert not view.access_suspended
     assert (await harness.iam(CAROL)).groups == DEVELOPER_ALL
@@ -179,34 +175,29 @@ async def test_every_update_and_both_signals(env: WorkflowEnvironment, harness: 
 
     # A requested access review removes a grant added by hand.
     await add_by_hand(harness.tenant, CAROL, "staging-admin")
-    await harness.update(handle, "request_access_review", RequestAccessReview(actor="ian"))
+    await harness.update(handle, RequestAccessReview(actor="ian"))
     view = await harness.settle(handle, Phase.DELIVERY)
     assert view.last_access_review_at is not None
     assert (await harness.iam(CAROL)).groups == DEVELOPER_ALL
 
     # notice: the end date moves, documents arrive, sessions are scheduled, moved, cancelled, held.
-    await harness.update(handle, "give_notice", GiveNotice(actor="erin", given_by="client"))
+    await harness.update(handle, GiveNotice(actor="erin", given_by="client"))
     view = await harness.settle(handle, Phase.NOTICE)
     assert view.timeline.notice_given_at and view.timeline.end_date
     new_end = view.timeline.end_date + timedelta(days=10)
-    await harness.update(handle, "move_end_date", MoveEndDate(actor="erin", end_date=new_end, reason="budget"))
+    await harness.update(handle, MoveEndDate(actor="erin", end_date=new_end, reason="budget"))
     for document in (KnowledgeTransferDocument.SYSTEM_RUNBOOKS, KnowledgeTransferDocument.DECISION_LOGS):
-        await harness.update(
-            handle, "record_document", RecordDocument(actor="fran", document=document, location=f"wiki/{document}")
-        )
+        await harness.update(handle, RecordDocument(actor="fran", document=document, location=f"wiki/{document}"))
     starts = view.timeline.notice_given_at + timedelta(days=20)
     for session_id, title in (("s1", "Architecture"), ("s2", "Runbooks")):
         await harness.update(
             handle,
-            "schedule_session",
             ScheduleSession(actor="fran", session_id=session_id, title=title, starts_at=starts),
         )
-    await harness.update(
-        handle, "reschedule_session", RescheduleSession(actor="fran", session_id="s2", starts_at=starts + timedelta(1))
-    )
-    await harness.update(handle, "cancel_session", CancelSession(actor="fran", session_id="s2", reason="merged"))
+    await harness.update(handle, RescheduleSession(actor="fran", session_id="s2", starts_at=starts + timedelta(1)))
+    await harness.update(handle, CancelSession(actor="fran", session_id="s2", reason="merged"))
     await env.sleep(timedelta(days=21))
-    await harness.update(handle, "record_session_held", RecordSessionHeld(actor="fran", session_id="s1"))
+    await harness.update(handle, RecordSessionHeld(actor="fran", session_id="s1"))
     view = await harness.settle(handle, Phase.NOTICE)
     assert {s.session_id: (s.status, s.sequence) for s in view.sessions} == {"s1": ("held", 0), "s2": ("cancelled", 2)}
     assert {d.name for d in view.documents if d.delivered_at} == {"system_runbooks", "decision_logs"}
@@ -217,12 +208,8 @@ async def test_every_update_and_both_signals(env: WorkflowEnvironment, harness: 
     view = await harness.settle(handle, Phase.TRANSITION)
     assert view.timeline.end_date == new_end
     await nothing_left(harness, ALICE, CAROL, DAVE)
-    await harness.update(
-        handle, "ask_question", AskQuestion(actor="lee", question_id="q1", text="Where is the DR plan?")
-    )
-    await harness.update(
-        handle, "answer_question", AnswerQuestion(actor="fran", question_id="q1", answer="runbooks/dr")
-    )
+    await harness.update(handle, AskQuestion(actor="lee", question_id="q1", text="Where is the DR plan?"))
+    await harness.update(handle, AnswerQuestion(actor="fran", question_id="q1", answer="runbooks/dr"))
     view = await harness.settle(handle, Phase.TRANSITION)
     assert [(q.question_id, q.answer) for q in view.questions] == [("q1", "runbooks/dr")]
 
@@ -289,12 +276,12 @@ async def test_nda_deadline_cancels_after_reminders(env: WorkflowEnvironment, ha
 async def test_cancelled_in_onboarding_cancels_the_running_check(env: WorkflowEnvironment, harness: Harness) -> None:
     handle = await harness.start(lean(harness, ALICE, CAROL))
     await harness.settle(handle, Phase.AWAITING_NDA)
-    await harness.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
+    await harness.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
     view = await harness.settle(handle, Phase.ONBOARDING)
     assert check_of(view, ALICE) is CheckStatus.IN_PROGRESS
     assert (await harness.iam(ALICE)).groups == DEVELOPER_NON_PROD
 
-    ack = await harness.update(handle, "cancel_engagement", CancelEngagement(actor="erin", reason="contract withdrawn"))
+    ack = await harness.update(handle, CancelEngagement(actor="erin", reason="contract withdrawn"))
     assert ack.phase is Phase.CANCELLED
     summary = await handle.result()
     assert summary.phase is Phase.CANCELLED
@@ -317,23 +304,23 @@ async def test_cancelled_in_onboarding_cancels_the_running_check(env: WorkflowEn
 async def test_emergency_revocation_and_restoration_during_a_check(env: WorkflowEnvironment, harness: Harness) -> None:
     handle = await harness.start(lean(harness, ALICE, CAROL))
     await harness.settle(handle, Phase.AWAITING_NDA)
-    await harness.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
+    await harness.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
     await harness.settle(handle, Phase.ONBOARDING)
 
     # Everyone, while Alice's check runs: nothing left, the client told once the IAM confirms it.
-    await harness.update(handle, "revoke_access_now", RevokeAccessNow(actor="ciso", reason="suspected breach"))
+    await harness.update(handle, RevokeAccessNow(actor="ciso", reason="suspected breach"))
     view = await harness.settle(handle, Phase.ONBOARDING)
     assert view.access_suspended and check_of(view, ALICE) is CheckStatus.IN_PROGRESS
     await nothing_left(harness, ALICE, CAROL)
     told = [r for r in await sent(harness, handle) if r.kind == "emergency_revocation"]
     assert {r.recipient for r in told} >= {"ian@acme.example", "erin@acme.example"}
-    await harness.update(handle, "restore_access", RestoreAccess(actor="ciso"))
+    await harness.update(handle, RestoreAccess(actor="ciso"))
     await harness.settle(handle, Phase.ONBOARDING)
     assert (await harness.iam(ALICE)).groups == DEVELOPER_NON_PROD  # still no production before the check
     assert (await harness.iam(CAROL)).groups == {"ticketing"}
 
     # The check clears: production now, and the revocation is in the ledger under who asked for it.
-    await harness.update(handle, "record_check_result", RecordCheckResult(actor="hr", email=ALICE, outcome="cleared"))
+    await harness.update(handle, RecordCheckResult(actor="hr", email=ALICE, outcome="cleared"))
     view = await harness.settle(handle, Phase.DELIVERY)
     assert not view.access_suspended
     assert (await harness.iam(ALICE)).groups == DEVELOPER_ALL
@@ -346,7 +333,7 @@ async def into_delivery_with_drift(harness: Harness, spec: EngagementSpec) -> Wo
     """Carol alone (no check) in delivery, and a group added to her by hand at the client."""
     handle = await harness.start(spec)
     await harness.settle(handle, Phase.AWAITING_NDA)
-    await harness.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
+    await harness.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
     view = await harness.settle(handle, Phase.DELIVERY)
     assert view.last_access_review_at is None
     await add_by_hand(harness.tenant, CAROL, "staging-admin")
@@ -377,7 +364,7 @@ async def test_scheduled_access_review_removes_drift(env: WorkflowEnvironment, h
 async def test_requested_access_review_removes_drift(env: WorkflowEnvironment, harness: Harness) -> None:
     handle = await into_delivery_with_drift(harness, lean(harness, CAROL))
     before = await harness.status(handle)
-    await harness.update(handle, "request_access_review", RequestAccessReview(actor="ian"))
+    await harness.update(handle, RequestAccessReview(actor="ian"))
     view = await harness.settle(handle, Phase.DELIVERY)
     assert view.last_access_review_at is not None
     assert before.next_deadline and view.next_deadline  # the next scheduled review counts from this one
@@ -396,12 +383,12 @@ async def test_unconfirmed_revocation_raises_an_admin_alert(
     handle = await harness.start(spec)
     try:
         await harness.settle(handle, Phase.AWAITING_NDA)
-        await harness.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
+        await harness.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
         await harness.settle(handle, Phase.DELIVERY)
         assert (await harness.iam(CAROL)).groups == {"ticketing"}
 
         await proxy.down()  # the client's IAM goes away, then Carol leaves
-        await harness.update(handle, "remove_engineer", RemoveEngineer(actor="erin", email=CAROL))
+        await harness.update(handle, RemoveEngineer(actor="erin", email=CAROL))
         for _ in range(60):  # skip through the retries until the alert is raised (after 15 minutes)
             if await harness.alerts(handle):
                 break
@@ -436,11 +423,9 @@ async def test_continue_as_new_carries_the_engagement_into_the_next_run(
     async with Harness.running(dev_server.client, store, tenant, tmp_path) as harness:
         handle = await harness.start(lean(harness, ALICE, CAROL), history_limit=50)
         await harness.settle(handle, Phase.AWAITING_NDA)
-        await harness.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
+        await harness.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
         await harness.settle(handle, Phase.ONBOARDING)
-        await harness.update(
-            handle, "record_check_result", RecordCheckResult(actor="hr", email=ALICE, outcome="cleared")
-        )
+        await harness.update(handle, RecordCheckResult(actor="hr", email=ALICE, outcome="cleared"))
         # 50 events: the first run usually continues as new while Alice's check runs (the check, an
         # abandoned child, then reports to the next run); if not, commands follow until it does.
         view = await harness.settle(handle, Phase.DELIVERY)
@@ -448,13 +433,13 @@ async def test_continue_as_new_carries_the_engagement_into_the_next_run(
         for n in range(10):  # one command at a time, each settled: none races the continue-as-new
             if view.runs:
                 break
-            await harness.update(handle, "change_role", ChangeRole(actor="erin", email=CAROL, role=roles[n % 2]))
+            await harness.update(handle, ChangeRole(actor="erin", email=CAROL, role=roles[n % 2]))
             view = await harness.settle(handle, Phase.DELIVERY)
         assert view.runs >= 1, "the workflow never continued as new"
 
         # The next run goes on where the first one stopped.
-        await harness.update(handle, "add_engineer", AddEngineer(actor="erin", engineer=newcomer(DAVE)))
-        await harness.update(handle, "request_access_review", RequestAccessReview(actor="ian"))
+        await harness.update(handle, AddEngineer(actor="erin", engineer=newcomer(DAVE)))
+        await harness.update(handle, RequestAccessReview(actor="ian"))
         view = await harness.settle(handle, Phase.DELIVERY)
         assert view.last_access_review_at is not None
         assert {e.email for e in view.engineers} == {ALICE, CAROL, DAVE}

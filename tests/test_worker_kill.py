@@ -27,11 +27,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from adapters.scim import ScimDirectory
-from domain.commands import Ack, AskQuestion, RecordNdaSigned
+from domain.commands import AskQuestion, RecordNdaSigned
 from domain.vocabulary import Phase
 from tests.devserver import Cli, WorkerProcess, address, dev_server, requires_temporal
 from tests.helpers import spec_data
 from worker import SANDBOX, WORKFLOWS
+from workflows.commands import send
 from workflows.engagement import EngagementWorkflow
 
 __all__ = ["dev_server"]  # the fixture, imported to be visible here
@@ -92,11 +93,6 @@ def _kill(worker: WorkerProcess) -> None:
     worker.process.send_signal(signal.SIGKILL)
 
 
-async def _update(handle: WorkflowHandle[Any, Any], name: str, command: Any) -> Ack:
-    ack: Ack = await handle.execute_update(name, command, result_type=Ack)
-    return ack
-
-
 async def test_killed_worker_while_a_reminder_is_due_leaves_the_engagement_readable(
     dev_server: WorkflowEnvironment, database_url: str, tenant: ScimDirectory, tmp_path: Path
 ) -> None:
@@ -125,9 +121,9 @@ async def test_killed_worker_while_a_reminder_is_due_leaves_the_engagement_reada
 
             # Commands while no worker runs: a refused one each time, an accepted one the last time.
             question = AskQuestion(actor="ops", question_id=f"q{kill}", text="Where is the DR plan?")
-            refused = asyncio.create_task(_update(handle, "ask_question", question))
+            refused = asyncio.create_task(send(handle, question))
             signed = RecordNdaSigned(actor="ops", signed_by="Sam Signer")
-            accepted = asyncio.create_task(_update(handle, "record_nda_signed", signed)) if kill == KILLS else None
+            accepted = asyncio.create_task(send(handle, signed)) if kill == KILLS else None
 
             worker = WorkerProcess(cli)
             await worker.start()
