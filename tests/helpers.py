@@ -28,7 +28,7 @@ from domain.spec import EngagementSpec, parse_spec
 from domain.state import EngagementInput
 from domain.views import StatusView
 from domain.vocabulary import Phase
-from tests.sample_spec import ALL_GROUPS, ROLES, spec_data  # noqa: F401  (shared with the unit tier)
+from tests.sample_spec import ALL_GROUPS, spec_data
 from worker import new_worker
 from workflows.commands import send
 from workflows.engagement import EngagementWorkflow

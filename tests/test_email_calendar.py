@@ -11,7 +11,7 @@ from domain.spec import parse_spec
 from emails.calendar import CalendarMethod, Party, SessionEvent, calendar_invitation, fold, mime_type
 from emails.render import render
 from emails.samples import sample_facts
-from tests.helpers import spec_data
+from tests.sample_spec import spec_data
 
 ORGANIZER = Recipient(name="Engagement Office", email="eo@firm.example")
 LEE = Recipient(name="Lee Incoming", email="lee@acme.example", timezone="Europe/Paris")

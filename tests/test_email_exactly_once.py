@@ -26,7 +26,7 @@ from adapters.sendgrid_events import DeliveryEventStore, parse_post
 from domain.email_kinds import EmailKind, Recipient, message_key
 from domain.spec import parse_spec
 from emails.samples import sample_facts
-from tests.helpers import spec_data
+from tests.sample_spec import spec_data
 from tests.sendgrid_peer import PeerRequest, SendGridPeer, delivery_event
 
 SENDER = "engagements@firm.example"

@@ -15,7 +15,7 @@ import yaml
 from domain.email_kinds import EmailKind, Recipient
 from domain.spec import load_spec
 from emails.preview import UnknownRecipient, preview_email
-from tests.helpers import spec_data
+from tests.sample_spec import spec_data
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "engagement.yaml"

@@ -17,7 +17,7 @@ from emails.dates import local_time
 from emails.render import render
 from emails.samples import sample_facts, sample_recipient
 from emails.templates import SESSION_KINDS, required_facts
-from tests.helpers import spec_data
+from tests.sample_spec import spec_data
 
 ORGANIZER = Recipient(name="Engagement Office", email="eo@firm.example")
 STAMP = datetime(2027, 2, 1, 12, 0, tzinfo=UTC)

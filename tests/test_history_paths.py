@@ -52,8 +52,9 @@ from domain.views import EngagementSummary, StatusView
 from domain.vocabulary import CheckStatus, KnowledgeTransferDocument, Phase
 from tests.conftest import ScimServer, free_port
 from tests.devserver import dev_server, requires_temporal
-from tests.helpers import ROLES, Harness, spec_data
+from tests.helpers import Harness
 from tests.histories_io import closed_history, keep
+from tests.sample_spec import ROLES, spec_data
 from tests.tcp_proxy import TcpProxy
 
 __all__ = ["dev_server"]  # a fixture, imported for pytest

@@ -24,7 +24,8 @@ from domain.commands import RemoveEngineer, RestoreAccess, RevokeAccessNow
 from domain.spec import IamEndpoint, parse_spec
 from domain.vocabulary import Phase
 from tests.conftest import ScimServer, free_port
-from tests.helpers import ALL_GROUPS, ROLES, Harness, spec_data
+from tests.helpers import Harness
+from tests.sample_spec import ALL_GROUPS, ROLES, spec_data
 from tests.tcp_proxy import TcpProxy
 
 ALICE, BOB, CAROL = "alice@firm.example", "bob@firm.example", "carol@firm.example"

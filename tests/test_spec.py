@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from domain.spec import SpecError, load_spec, parse_spec
-from tests.helpers import spec_data
+from tests.sample_spec import spec_data
 
 
 def test_a_valid_spec_parses_with_the_contract_defaults() -> None:

@@ -38,7 +38,7 @@ from domain.email_kinds import EmailKind, Recipient, message_key
 from domain.spec import parse_spec
 from domain.state import DeliveryProblem
 from emails.samples import sample_facts
-from tests.helpers import spec_data
+from tests.sample_spec import spec_data
 from tests.sendgrid_peer import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

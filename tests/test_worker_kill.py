@@ -30,7 +30,7 @@ from adapters.scim import ScimDirectory
 from domain.commands import AskQuestion, RecordNdaSigned
 from domain.vocabulary import Phase
 from tests.devserver import Cli, WorkerProcess, address, dev_server, requires_temporal
-from tests.helpers import spec_data
+from tests.sample_spec import spec_data
 from worker import SANDBOX, WORKFLOWS
 from workflows.commands import send
 from workflows.engagement import EngagementWorkflow
