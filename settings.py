@@ -108,3 +108,8 @@ class Settings(BaseSettings):
 
     def codec_cors_origin_list(self) -> list[str]:
         return [origin.strip() for origin in self.codec_cors_origins.split(",") if origin.strip()]
+
+    # --- Migrations (adapters/migration_lock.py).
+    migration_database_url: str | None = None
+    """The schema owner's URL, for Alembic only (the worker migrates with it, under an advisory lock);
+    unset: DATABASE_URL. Lets DATABASE_URL be a role with data rights only."""
