@@ -26,6 +26,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from adapters.scim import ScimDirectory
+from adapters.temporal_connection import connect
 from domain.commands import (
     AddEngineer,
     AnswerQuestion,
@@ -44,7 +45,7 @@ from domain.views import StatusView, format_status
 from domain.vocabulary import KnowledgeTransferDocument, Phase
 from settings import Settings
 from starter import read_status, send_command, start_engagement
-from worker import connect, database_url, engagement_worker
+from worker import database_url, engagement_worker
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent

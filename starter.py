@@ -23,6 +23,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from adapters.temporal_connection import TemporalConnectionError
+from adapters.temporal_connection import connect as temporal_connect
 from domain.commands import (
     Ack,
     AddEngineer,
@@ -68,9 +70,10 @@ def workflow_id(engagement: str) -> str:
 
 
 async def connect() -> Client:
-    from worker import connect as worker_connect
-
-    return await worker_connect(Settings())
+    try:
+        return await temporal_connect(Settings())
+    except TemporalConnectionError as error:
+        raise CliError(str(error)) from None
 
 
 async def start_engagement(

@@ -37,8 +37,9 @@ from adapters.sendgrid_events import (
     WorkflowSignalNotifier,
     parse_post,
 )
+from adapters.temporal_connection import connect
 from settings import Settings
-from worker import connect, database_url
+from worker import database_url
 
 EVENTS_PATH = "/sendgrid/events"
 MAX_BODY_BYTES = 8 * 1024 * 1024

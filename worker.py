@@ -14,17 +14,18 @@ import sys
 from collections.abc import AsyncIterator
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.email import EmailActivities
 from activities.engagement import EngagementActivities
 from adapters.alerts import AlertStore
-from adapters.db import EngagementStore, create_engine, migrate, start_embedded_postgres
+from adapters.db import EngagementStore, create_engine, start_embedded_postgres
 from adapters.email import EmailSender, OutboxFolderSender, SendGridSender
+from adapters.migration_lock import migrate_locked
 from adapters.outbox import OutboxStore
 from adapters.scim import DirectoryPool
+from adapters.temporal_connection import TemporalConnectionError, connect
 from settings import Settings
 from workflows.background_check import BackgroundCheckWorkflow
 from workflows.engagement import EngagementWorkflow
@@ -60,12 +61,6 @@ def email_sender(settings: Settings) -> EmailSender:
     return OutboxFolderSender(settings.resolved_outbox_dir(), settings.email_from, settings.email_from_name)
 
 
-async def connect(settings: Settings) -> Client:
-    return await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter
-    )
-
-
 def new_worker(client: Client, task_queue: str, engagement: EngagementActivities, email: EmailActivities) -> Worker:
     return Worker(
         client,
@@ -79,7 +74,7 @@ def new_worker(client: Client, task_queue: str, engagement: EngagementActivities
 @contextlib.asynccontextmanager
 async def engagement_worker(client: Client, settings: Settings, url: str) -> AsyncIterator[Worker]:
     """A running worker with its adapters; everything is closed on exit."""
-    await migrate(url)
+    await migrate_locked(settings.migration_database_url or url)
     engine = create_engine(url)
     directories = DirectoryPool(settings.scim_token_table(), settings.scim_timeout_seconds)
     alerts = AlertStore(engine)
@@ -102,7 +97,10 @@ async def engagement_worker(client: Client, settings: Settings, url: str) -> Asy
 async def main() -> None:
     settings = Settings()
     url = database_url(settings)
-    client = await connect(settings)
+    try:
+        client = await connect(settings)
+    except TemporalConnectionError as error:
+        raise SystemExit(f"error: {error}") from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
