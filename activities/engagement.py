@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from adapters.alerts import AlertStore
 from adapters.db import EngagementStore
 from adapters.scim import DirectoryPool, GroupNotFound
+from domain.effects import LedgerEffect
 from domain.spec import EngagementSpec, IamEndpoint
 from domain.state import DocumentRecord, EngineerAccessReadBack, EngineerState, HandoverSession, Question
 from domain.vocabulary import Phase
@@ -80,6 +81,37 @@ class AccessRequest(BaseModel):
     actor: str
     reason: str
     at: datetime
+
+
+class AccessOutcome(BaseModel):
+    readback: EngineerAccessReadBack
+    revoked: list[str]
+    """Every group of the scope outside the plan: the ledger closes any grant of them."""
+    changed: bool
+    evidence: dict[str, Any]
+    """Each SCIM operation with its outcome, and what the IAM read back (for the ledger)."""
+
+
+def ledger_entry(request: AccessRequest, outcome: AccessOutcome) -> LedgerEffect:
+    """What the ledger and audit log keep of one confirmed convergence."""
+    readback = outcome.readback
+    return LedgerEffect(
+        email=request.email,
+        actor=request.actor,
+        reason=request.reason,
+        at=request.at,
+        granted=readback.granted_groups,
+        revoked=outcome.revoked,
+        removed=readback.removed_groups,
+        identity_active=readback.identity_active,
+        changed=outcome.changed,
+        evidence=outcome.evidence,
+    )
+
+
+class LedgerRecord(BaseModel):
+    engagement_id: str
+    entry: LedgerEffect
 
 
 class DocumentInput(BaseModel):
@@ -178,7 +210,23 @@ class EngagementActivities:
 
     @activity.defn(name="apply_access")
     async def apply_access(self, request: AccessRequest) -> EngineerAccessReadBack:
-        """Converge one identity on its plan, read it back, and only then record it in the ledger."""
+        """Converge one identity on its plan, read it back, then record it (engagements started before
+        the IAM lane; newer ones record through ``record_access`` after the fact)."""
+        outcome = await self._converge(request)
+        await self._record(request.engagement_id, ledger_entry(request, outcome))
+        return outcome.readback
+
+    @activity.defn(name="converge_access")
+    async def converge_access(self, request: AccessRequest) -> AccessOutcome:
+        """Converge one identity on its plan and read it back; touches nothing but the client's IAM."""
+        return await self._converge(request)
+
+    @activity.defn(name="record_access")
+    async def record_access(self, record: LedgerRecord) -> None:
+        """Write what the IAM confirmed to the access ledger and, when anything changed, the audit log."""
+        await self._record(record.engagement_id, record.entry)
+
+    async def _converge(self, request: AccessRequest) -> AccessOutcome:
         directory = self._directories.directory(request.iam.scim_base_url, request.iam.token_ref, request.iam.dialect)
         scope = frozenset(request.scope)
         desired = frozenset(request.groups)
@@ -227,6 +275,8 @@ class EngagementActivities:
             groups=sorted(after.groups),
             removed_groups=sorted(before.groups - desired),
         )
+        granted = sorted(desired - before.groups)
+        readback.granted_groups = granted
         evidence = {
             "operations": operations,
             "read_back_at": datetime.now().astimezone().isoformat(),
@@ -236,33 +286,34 @@ class EngagementActivities:
             "exists": after.exists,
             "groups": readback.groups,
         }
+        changed = bool(granted or readback.removed_groups or before.active != after.active)
+        return AccessOutcome(readback=readback, revoked=sorted(scope - desired), changed=changed, evidence=evidence)
+
+    async def _record(self, engagement_id: str, entry: LedgerEffect) -> None:
         await self._store.record_access_change(
-            engagement_id=request.engagement_id,
-            engineer_email=request.email,
-            granted=sorted(desired - before.groups),
-            revoked=sorted(scope - desired),
-            actor=request.actor,
-            at=request.at,
-            evidence=evidence,
+            engagement_id=engagement_id,
+            engineer_email=entry.email,
+            granted=entry.granted,
+            revoked=entry.revoked,
+            actor=entry.actor,
+            at=entry.at,
+            evidence=entry.evidence,
         )
-        granted = sorted(desired - before.groups)
-        readback.granted_groups = granted
-        if granted or readback.removed_groups or before.active != after.active:
+        if entry.changed:
             await self._audit(
-                request.engagement_id,
-                request.at,
-                request.actor,
+                engagement_id,
+                entry.at,
+                entry.actor,
                 "access_changed",
                 {
-                    "engineer": request.email,
-                    "reason": request.reason,
-                    "granted": granted,
-                    "revoked": readback.removed_groups,
-                    "identity_active": after.active,
-                    "evidence": evidence,
+                    "engineer": entry.email,
+                    "reason": entry.reason,
+                    "granted": entry.granted,
+                    "revoked": entry.removed,
+                    "identity_active": entry.identity_active,
+                    "evidence": entry.evidence,
                 },
             )
-        return readback
 
     @activity.defn(name="raise_alert")
     async def raise_alert(self, alert: AlertInput) -> None:
@@ -315,6 +366,8 @@ class EngagementActivities:
             self.append_audit,
             self.save_engineer,
             self.apply_access,
+            self.converge_access,
+            self.record_access,
             self.raise_alert,
             self.save_document,
             self.save_session,

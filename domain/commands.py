@@ -108,6 +108,17 @@ class CancelSession(Command):
     reason: str | None = None
 
 
+class RetryParkedEffect(Command):
+    effect_id: int | None = None
+    """One parked effect; every parked effect when omitted."""
+    reason: str = Field(min_length=1)
+
+
+class DropParkedEffect(Command):
+    effect_id: int
+    reason: str = Field(min_length=1)
+
+
 class Ack(Model):
     accepted: str
     """What the engagement accepted, in words."""

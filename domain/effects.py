@@ -14,6 +14,8 @@ from domain.vocabulary import Model, Phase
 
 class EmailEffect(Model):
     type: Literal["email"] = "email"
+    id: int = 0
+    """Unique within the engagement (0 for effects queued before ids existed)."""
     kind: EmailKind
     step: str
     occurrence: int
@@ -23,6 +25,7 @@ class EmailEffect(Model):
 
 class AuditEffect(Model):
     type: Literal["audit"] = "audit"
+    id: int = 0
     at: datetime
     actor: str
     action: str
@@ -31,6 +34,7 @@ class AuditEffect(Model):
 
 class PhaseEffect(Model):
     type: Literal["phase"] = "phase"
+    id: int = 0
     phase: Phase
     at: datetime
     actor: str
@@ -39,6 +43,7 @@ class PhaseEffect(Model):
 
 class EngineerEffect(Model):
     type: Literal["engineer"] = "engineer"
+    id: int = 0
     email: str
     at: datetime
     actor: str
@@ -47,10 +52,84 @@ class EngineerEffect(Model):
 
 class RecordEffect(Model):
     type: Literal["record"] = "record"
+    id: int = 0
     what: Literal["document", "session", "question"]
     key: str
     at: datetime
     actor: str
 
 
-Effect = Annotated[EmailEffect | AuditEffect | PhaseEffect | EngineerEffect | RecordEffect, Field(discriminator="type")]
+class LedgerEffect(Model):
+    """What the IAM confirmed, to be written to the access ledger and the audit log afterwards:
+    the record follows the change, it never gates it."""
+
+    type: Literal["ledger"] = "ledger"
+    id: int = 0
+    email: str
+    actor: str
+    reason: str
+    at: datetime
+    granted: list[str]
+    revoked: list[str]
+    """Every group of the policy's scope the identity must not hold (the ledger closes their grants)."""
+    removed: list[str]
+    """Memberships this change removed."""
+    identity_active: bool
+    changed: bool
+    """Whether anything changed in the IAM (an audit entry is written only then)."""
+    evidence: dict[str, Any]
+
+
+class AlertEffect(Model):
+    """An admin alert to record; alerts have their own lane, so a parked effect can always raise one."""
+
+    type: Literal["alert"] = "alert"
+    id: int = 0
+    at: datetime
+    kind: str
+    message: str
+    """Names the engagement's step and the error, without personal data."""
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class EngagementRecordEffect(Model):
+    """The engagement itself, recorded at contract signature."""
+
+    type: Literal["engagement"] = "engagement"
+    id: int = 0
+    at: datetime
+
+
+Effect = Annotated[
+    EmailEffect | AuditEffect | PhaseEffect | EngineerEffect | RecordEffect | LedgerEffect | EngagementRecordEffect,
+    Field(discriminator="type"),
+]
+
+
+class ParkedEffect(Model):
+    """An effect that kept failing past the engagement's bound: set aside so the effects behind it go
+    on, retried later, and retried or dropped by an operator."""
+
+    effect: Effect
+    parked_at: datetime
+    last_error: str
+    times_parked: int = 1
+    retry_at: datetime
+    """When it goes back to the end of the queue by itself."""
+
+
+def describe(effect: Effect) -> str:
+    """The effect in an admin's words, without personal data (kinds, steps and keys only)."""
+    if isinstance(effect, EmailEffect):
+        return f"email {effect.kind.value} (occurrence {effect.occurrence})"
+    if isinstance(effect, AuditEffect):
+        return f"audit entry {effect.action}"
+    if isinstance(effect, PhaseEffect):
+        return f"phase record {effect.phase.value}"
+    if isinstance(effect, EngineerEffect):
+        return f"engineer record {effect.action}"
+    if isinstance(effect, RecordEffect):
+        return f"{effect.what} record {effect.key}"
+    if isinstance(effect, LedgerEffect):
+        return f"access ledger entry ({effect.reason})"
+    return "engagement record"

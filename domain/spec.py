@@ -172,6 +172,10 @@ class EngagementSpec(Strict):
     """An admin is alerted when the IAM has not confirmed a revocation within this long."""
     transition_closing_notice: PositiveDuration = timedelta(days=7)
     """How long before the transition window closes the client is reminded that it will."""
+    effect_park_after: PositiveDuration = timedelta(minutes=15)
+    """A side effect (email, record) still failing after this long is parked and an admin alerted."""
+    parked_effect_retry_interval: PositiveDuration = timedelta(hours=1)
+    """How long a parked side effect waits before it is tried again by itself."""
 
     @model_validator(mode="after")
     def _consistent(self) -> EngagementSpec:

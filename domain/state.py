@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from domain.effects import Effect
+from domain.effects import AlertEffect, Effect, ParkedEffect
 from domain.spec import EngagementSpec, EngineerSpec
 from domain.vocabulary import CheckStatus, KnowledgeTransferDocument, Model, Phase
 
@@ -179,6 +179,14 @@ class EngagementState(Model):
     email_occurrences: dict[str, int] = Field(default_factory=dict)
     effects: list[Effect] = Field(default_factory=list)
     """Side effects decided but not yet performed."""
+    parked: list[ParkedEffect] = Field(default_factory=list)
+    """Effects that kept failing past the bound, set aside (see ``ParkedEffect``)."""
+    alerts: list[AlertEffect] = Field(default_factory=list)
+    """Admin alerts to record, in their own lane."""
+    effects_queued: int = 0
+    """How many effects were ever queued: the next one's id."""
+    checks_to_cancel: list[str] = Field(default_factory=list)
+    """Running check workflows to cancel (their engineer left)."""
     check_workflows_started: int = 0
     runs: int = 1
     """How many workflow runs (continue-as-new) this engagement has used."""

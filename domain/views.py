@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import Field
 
 from domain.access import is_in_step, plan_engineer
+from domain.effects import describe
 from domain.spec import EngagementSpec
 from domain.state import DeliveryProblem, EngagementState, HandoverSession, Question, RevocationEvidence
 from domain.vocabulary import ACCESS_PHASES, CheckStatus, KnowledgeTransferDocument, Model, Phase
@@ -44,6 +45,16 @@ class Timeline(Model):
     closed_at: datetime | None
 
 
+class ParkedView(Model):
+    effect_id: int
+    what: str
+    """The effect in an admin's words (no personal data)."""
+    parked_at: datetime
+    last_error: str
+    times_parked: int
+    retry_at: datetime
+
+
 class StatusView(Model):
     contract_id: str
     client: str
@@ -62,6 +73,8 @@ class StatusView(Model):
     delivery_problems: list[DeliveryProblem] = Field(default_factory=list)
     pending_effects: int
     """Side effects decided and not yet performed."""
+    parked_effects: list[ParkedView] = Field(default_factory=list)
+    """Side effects set aside after failing past the bound: retried later, or by an operator."""
     settled: bool = False
     """No effect pending and every identity in the IAM matches the plan."""
     runs: int
@@ -84,6 +97,9 @@ def settled(spec: EngagementSpec, state: EngagementState) -> bool:
     """Nothing decided is still waiting: no queued effect, every identity matches its plan."""
     return (
         not state.effects
+        and not state.parked
+        and not state.alerts
+        and not state.checks_to_cancel
         and state.emergency is None
         and not state.access_review_requested
         and all(
@@ -155,6 +171,17 @@ def status_view(spec: EngagementSpec, state: EngagementState) -> StatusView:
         access_suspended=state.access_suspended,
         delivery_problems=state.delivery_problems,
         pending_effects=len(state.effects),
+        parked_effects=[
+            ParkedView(
+                effect_id=p.effect.id,
+                what=describe(p.effect),
+                parked_at=p.parked_at,
+                last_error=p.last_error,
+                times_parked=p.times_parked,
+                retry_at=p.retry_at,
+            )
+            for p in state.parked
+        ],
         settled=settled(spec, state),
         runs=state.runs,
     )
@@ -214,6 +241,12 @@ def format_status(view: StatusView) -> str:
         lines += ["", "emails that will not arrive"]
         lines += [
             f"  {p.kind} to {p.recipient}: {p.event} ({p.reason or 'no reason given'})" for p in view.delivery_problems
+        ]
+    if view.parked_effects:
+        lines += ["", "parked side effects (retry-effect / drop-effect)"]
+        lines += [
+            f"  #{p.effect_id} {p.what}: parked {_when(p.parked_at)}, next try {_when(p.retry_at)} · {p.last_error}"
+            for p in view.parked_effects
         ]
     lines += ["", "questions"]
     lines += [f"  {q.question_id}: {'answered' if q.answer else 'open'} · {q.text}" for q in view.questions] or [

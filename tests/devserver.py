@@ -79,7 +79,11 @@ class Cli:
     task_queue: str = field(default_factory=lambda: f"cli-{uuid.uuid4().hex[:10]}")
 
     def env(self) -> dict[str, str]:
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "SENDGRID_", "SCIM_", "PAYLOAD_", "CODEC_"))}
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("TEMPORAL_", "SENDGRID_", "SCIM_", "PAYLOAD_", "CODEC_"))
+        }
         return {
             **inherited,
             "TEMPORAL_ADDRESS": self.temporal_address,

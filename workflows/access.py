@@ -10,7 +10,7 @@ from temporalio import workflow
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.engagement import AccessRequest, AlertInput, EngagementActivities
+    from activities.engagement import AccessOutcome, AccessRequest, AlertInput, EngagementActivities, ledger_entry
     from domain.access import AccessPlan, checks_for, is_in_step, managed_groups
     from domain.decisions import lifecycle as rules
     from domain.decisions.change import SYSTEM, Change
@@ -22,10 +22,14 @@ with workflow.unsafe.imports_passed_through():
 
 
 class AccessLane:
-    def __init__(self, spec: EngagementSpec, state: EngagementState, change: Callable[[], Change]) -> None:
+    def __init__(
+        self, spec: EngagementSpec, state: EngagementState, change: Callable[[], Change], *, lanes: bool
+    ) -> None:
         self._spec = spec
         self._state = state
         self._change = change
+        self._lanes = lanes
+        """Engagements started since the ``iam-lane`` patch: the IAM first, its records queued after it."""
 
     @property
     def _engagement_id(self) -> str:
@@ -33,6 +37,9 @@ class AccessLane:
 
     async def converge(self) -> None:
         """Start due background checks, then bring every identity in the IAM in line with the plan."""
+        if self._lanes:
+            await self._converge_iam_first()
+            return
         state = self._state
         for engineer in state.current_engineers():
             if engineer.check is CheckStatus.PENDING and state.phase in ACCESS_PHASES:
@@ -42,6 +49,23 @@ class AccessLane:
             await asyncio.gather(
                 *(self._apply(e, actor=e.requested_by or SYSTEM, reason=state.phase.value) for e in stale)
             )
+        rules.announce_all(self._change())
+        rules.report_emergency(self._change())
+
+    async def _converge_iam_first(self) -> None:
+        """The IAM before anything else: revocations are not even held back by a check to start."""
+        state = self._state
+        stale = [e for e in state.engineers if e.reconcile_requested or not is_in_step(self._plan(e), e)]
+        if stale:
+            await asyncio.gather(
+                *(self._apply(e, actor=e.requested_by or SYSTEM, reason=state.phase.value) for e in stale)
+            )
+        while state.checks_to_cancel:  # their engineer left: the check is closed
+            await workflow.get_external_workflow_handle(state.checks_to_cancel[0]).cancel()
+            state.checks_to_cancel.pop(0)
+        for engineer in state.current_engineers():
+            if engineer.check is CheckStatus.PENDING and state.phase in ACCESS_PHASES:
+                await self._start_check(engineer)
         rules.announce_all(self._change())
         rules.report_emergency(self._change())
 
@@ -63,6 +87,8 @@ class AccessLane:
             reason=reason,
             at=workflow.now(),
         )
+        if self._lanes:
+            return await self._apply_then_record(engineer, request, revoking)
         applying = asyncio.create_task(
             workflow.execute_activity_method(EngagementActivities.apply_access, request, **IAM)
         )
@@ -88,6 +114,31 @@ class AccessLane:
         readback = await applying
         rules.access_applied(self._change(), engineer, readback, actor, reason)
         return readback
+
+    async def _apply_then_record(
+        self, engineer: EngineerState, request: AccessRequest, revoking: bool
+    ) -> EngineerAccessReadBack:
+        """The IAM change and its read-back, then (queued) the ledger and audit rows that record it."""
+        applying = asyncio.create_task(
+            workflow.execute_activity_method(EngagementActivities.converge_access, request, **IAM)
+        )
+        try:
+            await workflow.wait_condition(applying.done, timeout=self._spec.revocation_alert_after)
+        except TimeoutError:  # still retrying: an admin hears of it once, and it goes on
+            what = "revocation" if revoking else "change"
+            self._change().alert(
+                "revocation_unconfirmed" if revoking else "access_unconfirmed",
+                f"the IAM has not confirmed the {what} of an engineer's access ({request.reason}) after "
+                f"{self._spec.revocation_alert_after}; still retrying",
+                engineer=engineer.email,
+                reason=request.reason,
+                iam=self._spec.iam.scim_base_url,
+            )
+        outcome: AccessOutcome = await applying
+        change = self._change()
+        change.queue(ledger_entry(request, outcome))
+        rules.access_applied(change, engineer, outcome.readback, request.actor, request.reason)
+        return outcome.readback
 
     async def wind_down(self, *, actor: str, reason: str) -> list[EngineerAccessReadBack]:
         """Cancel running checks and apply the (empty) plan to every identity; return the read-backs."""

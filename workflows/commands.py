@@ -16,6 +16,7 @@ from domain.commands import (
     CancelSession,
     ChangeRole,
     Command,
+    DropParkedEffect,
     GiveNotice,
     MoveEndDate,
     RecordCheckResult,
@@ -26,6 +27,7 @@ from domain.commands import (
     RequestAccessReview,
     RescheduleSession,
     RestoreAccess,
+    RetryParkedEffect,
     RevokeAccessNow,
     ScheduleSession,
 )
@@ -50,6 +52,8 @@ UPDATES: dict[type[Command], Any] = {
     RevokeAccessNow: W.revoke_access_now,
     RestoreAccess: W.restore_access,
     CancelEngagement: W.cancel_engagement,
+    RetryParkedEffect: W.retry_parked_effect,
+    DropParkedEffect: W.drop_parked_effect,
 }
 """Every command of the phase table, with the workflow method that receives it (a test holds the two together)."""
 

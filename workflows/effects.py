@@ -4,7 +4,7 @@ retry policy of the system it touches. Orchestration only: the effects were deci
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -16,11 +16,23 @@ with workflow.unsafe.imports_passed_through():
         DocumentInput,
         EngagementActivities,
         EngineerRecord,
+        LedgerRecord,
         PhaseChange,
         QuestionInput,
+        RecordEngagementInput,
         SessionInput,
     )
-    from domain.effects import AuditEffect, Effect, EmailEffect, EngineerEffect, PhaseEffect, RecordEffect
+    from domain.effects import (
+        AuditEffect,
+        Effect,
+        EmailEffect,
+        EngagementRecordEffect,
+        EngineerEffect,
+        LedgerEffect,
+        PhaseEffect,
+        RecordEffect,
+    )
+    from domain.spec import EngagementSpec
     from domain.state import EngagementState
 
 
@@ -45,8 +57,35 @@ EMAIL = ActivityOptions(
 )
 
 
-async def perform(engagement_id: str, state: EngagementState, effect: Effect) -> None:
-    if isinstance(effect, EmailEffect):
+def bounded(options: ActivityOptions, bound: timedelta | None) -> dict[str, Any]:
+    """The options of a side effect that gives up (and is parked) once it has failed for ``bound``."""
+    if bound is None:
+        return dict(options)
+    start_to_close = min(options["start_to_close_timeout"], bound)
+    return {**options, "start_to_close_timeout": start_to_close, "schedule_to_close_timeout": bound}
+
+
+async def perform(
+    engagement_id: str,
+    state: EngagementState,
+    spec: EngagementSpec,
+    effect: Effect,
+    bound: timedelta | None = None,
+) -> None:
+    """Perform one effect; with a ``bound`` it fails (ActivityError) once it has kept failing that long."""
+    if isinstance(effect, LedgerEffect):
+        await workflow.execute_activity_method(
+            EngagementActivities.record_access,
+            LedgerRecord(engagement_id=engagement_id, entry=effect),
+            **bounded(STORAGE, bound),
+        )
+    elif isinstance(effect, EngagementRecordEffect):
+        await workflow.execute_activity_method(
+            EngagementActivities.record_engagement,
+            RecordEngagementInput(engagement_id=engagement_id, spec=spec, at=effect.at),
+            **bounded(STORAGE, bound),
+        )
+    elif isinstance(effect, EmailEffect):
         await workflow.execute_activity_method(
             EmailActivities.send_email,
             EmailRequest(
@@ -57,7 +96,7 @@ async def perform(engagement_id: str, state: EngagementState, effect: Effect) ->
                 recipients=effect.recipients,
                 facts=effect.facts,
             ),
-            **EMAIL,
+            **bounded(EMAIL, bound),
         )
     elif isinstance(effect, AuditEffect):
         await workflow.execute_activity_method(
@@ -69,7 +108,7 @@ async def perform(engagement_id: str, state: EngagementState, effect: Effect) ->
                 action=effect.action,
                 details=effect.details,
             ),
-            **STORAGE,
+            **bounded(STORAGE, bound),
         )
     elif isinstance(effect, PhaseEffect):
         await workflow.execute_activity_method(
@@ -85,7 +124,7 @@ async def perform(engagement_id: str, state: EngagementState, effect: Effect) ->
                 end_date=state.end_date,
                 closed_at=state.closed_at,
             ),
-            **STORAGE,
+            **bounded(STORAGE, bound),
         )
     elif isinstance(effect, EngineerEffect):
         engineer = state.engineer(effect.email)
@@ -95,13 +134,15 @@ async def perform(engagement_id: str, state: EngagementState, effect: Effect) ->
             EngineerRecord(
                 engagement_id=engagement_id, engineer=engineer, at=effect.at, actor=effect.actor, action=effect.action
             ),
-            **STORAGE,
+            **bounded(STORAGE, bound),
         )
     elif isinstance(effect, RecordEffect):
-        await _perform_record(engagement_id, state, effect)
+        await _perform_record(engagement_id, state, effect, bound)
 
 
-async def _perform_record(engagement_id: str, state: EngagementState, effect: RecordEffect) -> None:
+async def _perform_record(
+    engagement_id: str, state: EngagementState, effect: RecordEffect, bound: timedelta | None
+) -> None:
     if effect.what == "document":
         record = next(d for d in state.documents if d.name.value == effect.key)
         await workflow.execute_activity_method(
@@ -112,12 +153,12 @@ async def _perform_record(engagement_id: str, state: EngagementState, effect: Re
         await workflow.execute_activity_method(
             EngagementActivities.save_session,
             SessionInput(engagement_id=engagement_id, session=session, actor=effect.actor, at=effect.at),
-            **STORAGE,
+            **bounded(STORAGE, bound),
         )
     else:
         question = next(q for q in state.questions if q.question_id == effect.key)
         await workflow.execute_activity_method(
             EngagementActivities.save_question,
             QuestionInput(engagement_id=engagement_id, question=question, actor=effect.actor, at=effect.at),
-            **STORAGE,
+            **bounded(STORAGE, bound),
         )

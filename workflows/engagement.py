@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         CancelSession,
         ChangeRole,
         Command,
+        DropParkedEffect,
         GiveNotice,
         MoveEndDate,
         RecordCheckResult,
@@ -37,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         RequestAccessReview,
         RescheduleSession,
         RestoreAccess,
+        RetryParkedEffect,
         RevokeAccessNow,
         ScheduleSession,
     )
@@ -44,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.decisions import lifecycle as rules
     from domain.decisions.change import SYSTEM, Change, Refusal
     from domain.decisions.people import check_completed, check_to_signal, delivery_problem
+    from domain.effects import EngagementRecordEffect
     from domain.state import (
         CheckCompleted,
         DeliveryProblem,
@@ -56,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.access import AccessLane
     from workflows.background_check import BackgroundCheckWorkflow
     from workflows.effects import STORAGE, perform
+    from workflows.lanes import SideEffectLanes
 
 
 @workflow.defn(name="EngagementWorkflow")
@@ -71,9 +75,14 @@ class EngagementWorkflow:
             ],
         )
         self._first_run = input.state is None
+        self._lanes = workflow.patched("iam-lane")
+        """The IAM apart from the side-effect lanes (engagements started since); earlier runs replay as they ran."""
         if self._first_run:
+            if self._lanes:
+                self._change().queue(EngagementRecordEffect(at=self._state.contract_signed_at))
             self._change().email(email_builders.nda_request(self._spec, self._state))
-        self._access = AccessLane(self._spec, self._state, self._change)
+        self._access = AccessLane(self._spec, self._state, self._change, lanes=self._lanes)
+        self._side_effects = SideEffectLanes(self._spec, self._state, self._change)
         self._history_limit = input.continue_as_new_after_events
         self._events = 0
         """Bumped by every handler, so the main loop wakes up to act on it."""
@@ -84,12 +93,13 @@ class EngagementWorkflow:
 
     @workflow.run
     async def run(self, input: EngagementInput) -> EngagementSummary:
-        if self._first_run:
+        if self._first_run and not self._lanes:
             await workflow.execute_activity_method(
                 EngagementActivities.record_engagement,
                 RecordEngagementInput(engagement_id=self._id, spec=self._spec, at=self._state.contract_signed_at),
                 **STORAGE,
             )
+        lanes = self._side_effects.start() if self._lanes else []
         steps: dict[Phase, Callable[[], Any]] = {
             Phase.AWAITING_NDA: self._awaiting_nda,
             Phase.ONBOARDING: self._onboarding,
@@ -103,7 +113,7 @@ class EngagementWorkflow:
             await self._perform_effects()
             if self._state.phase in steps and self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                await self._perform_effects()
+                await self._perform_effects()  # with lanes: the queue itself carries over
                 self._state.runs += 1
                 workflow.continue_as_new(
                     EngagementInput(
@@ -114,6 +124,8 @@ class EngagementWorkflow:
             await self._access.wind_down(actor=SYSTEM, reason="engagement cancelled")
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._perform_effects()
+        if lanes:  # the closing report and the last records are out (or dropped by an operator)
+            await workflow.wait_condition(lambda: self._side_effects.drained() and workflow.all_handlers_finished())
         return summary(self._spec, self._state)
 
     @property
@@ -121,7 +133,9 @@ class EngagementWorkflow:
         return workflow.info().workflow_id
 
     def _change(self) -> Change:
-        return Change(spec=self._spec, state=self._state, now=workflow.now(), engagement_id=self._id)
+        return Change(
+            spec=self._spec, state=self._state, now=workflow.now(), engagement_id=self._id, strict=self._lanes
+        )
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
@@ -151,16 +165,18 @@ class EngagementWorkflow:
             if timeout <= 0:
                 return
         try:
-            await workflow.wait_condition(lambda: self._events != seen or bool(self._state.effects), timeout=timeout)
+            await workflow.wait_condition(
+                lambda: self._events != seen or (bool(self._state.effects) and not self._lanes), timeout=timeout
+            )
         except TimeoutError:
             assert moment is not None  # only a wait with a timeout times out
             self._timer_reached = moment
 
     async def _perform_effects(self) -> None:
-        """Perform queued effects in order; each leaves the queue only once it is done."""
+        """Without lanes, the main loop performs queued effects in order, each until it is done."""
         state = self._state
-        while state.effects:
-            await perform(self._id, state, state.effects[0])
+        while state.effects and not self._lanes:
+            await perform(self._id, state, self._spec, state.effects[0])
             state.effects.pop(0)
 
     # ================================================================ phases
@@ -248,13 +264,13 @@ class EngagementWorkflow:
     def _validate(self, command: Command) -> None:
         """Decide the command on a copy of the state: a refusal goes back to the sender, nothing changes."""
         try:
-            dry_run(self._spec, self._state, workflow.now(), command, self._id)
+            dry_run(self._spec, self._state, workflow.now(), command, self._id, strict=self._lanes)
         except Refusal as refusal:
             raise ApplicationError(refusal.message, type=refusal.type) from None
 
     def _decide(self, command: Command) -> Ack:
         try:
-            decision = decide(self._spec, self._state, workflow.now(), command, self._id)
+            decision = decide(self._spec, self._state, workflow.now(), command, self._id, strict=self._lanes)
         except Refusal as refusal:  # only on replay of a history its validator never saw
             raise ApplicationError(refusal.message, type=refusal.type) from None
         self._events += 1
@@ -295,7 +311,7 @@ class EngagementWorkflow:
     @workflow.update(name="record_check_result")
     async def record_check_result(self, command: RecordCheckResult) -> Ack:
         child_id = check_to_signal(self._change(), command)
-        ack = decide(self._spec, self._state, workflow.now(), command, self._id).ack
+        ack = decide(self._spec, self._state, workflow.now(), command, self._id, strict=self._lanes).ack
         await workflow.get_external_workflow_handle(child_id).signal(BackgroundCheckWorkflow.record_result, command)
         self._events += 1
         return ack
@@ -407,6 +423,22 @@ class EngagementWorkflow:
 
     @cancel_session.validator
     def _validate_cancel_session(self, command: CancelSession) -> None:
+        self._validate(command)
+
+    @workflow.update(name="retry_parked_effect")
+    def retry_parked_effect(self, command: RetryParkedEffect) -> Ack:
+        return self._decide(command)
+
+    @retry_parked_effect.validator
+    def _validate_retry_parked(self, command: RetryParkedEffect) -> None:
+        self._validate(command)
+
+    @workflow.update(name="drop_parked_effect")
+    def drop_parked_effect(self, command: DropParkedEffect) -> Ack:
+        return self._decide(command)
+
+    @drop_parked_effect.validator
+    def _validate_drop_parked(self, command: DropParkedEffect) -> None:
         self._validate(command)
 
     # ================================================================ facts reported by signal

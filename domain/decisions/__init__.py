@@ -31,6 +31,8 @@ HANDLERS: dict[str, Handler] = {
     "revoke_access_now": people.revoke_access_now,
     "restore_access": people.restore_access,
     "cancel_engagement": people.cancel_engagement,
+    "retry_parked_effect": people.retry_parked_effect,
+    "drop_parked_effect": people.drop_parked_effect,
     "give_notice": handover.give_notice,
     "move_end_date": handover.move_end_date,
     "record_document": handover.record_document,
@@ -53,13 +55,19 @@ class Decision:
 
 
 def decide(
-    spec: EngagementSpec, state: EngagementState, now: datetime, command: Command, engagement_id: str = ""
+    spec: EngagementSpec,
+    state: EngagementState,
+    now: datetime,
+    command: Command,
+    engagement_id: str = "",
+    *,
+    strict: bool = True,
 ) -> Decision:
     """Decide one command on ``state`` (changed in place); raises a ``Refusal`` and nothing else."""
     rule = RULES.get(type(command))
     if rule is None:
         raise Unexpected(f"not a command: {type(command).__name__}")
-    change = Change(spec=spec, state=state, now=now, engagement_id=engagement_id)
+    change = Change(spec=spec, state=state, now=now, engagement_id=engagement_id, strict=strict)
     try:
         change.require_phase(rule.phases)
         accepted = HANDLERS[rule.update](change, command)
@@ -70,6 +78,14 @@ def decide(
     return Decision(state=state, effects=change.queued, ack=Ack(accepted=accepted, phase=state.phase))
 
 
-def dry_run(spec: EngagementSpec, state: EngagementState, now: datetime, command: Command, engagement_id: str) -> None:
+def dry_run(
+    spec: EngagementSpec,
+    state: EngagementState,
+    now: datetime,
+    command: Command,
+    engagement_id: str,
+    *,
+    strict: bool = True,
+) -> None:
     """Decide on a copy: raises the refusal the real decision would raise, changes nothing."""
-    decide(spec, state.model_copy(deep=True), now, command, engagement_id)
+    decide(spec, state.model_copy(deep=True), now, command, engagement_id, strict=strict)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from domain.effects import AuditEffect, Effect, EmailEffect, EngineerEffect, PhaseEffect, RecordEffect
+from domain.effects import AlertEffect, AuditEffect, Effect, EmailEffect, EngineerEffect, PhaseEffect, RecordEffect
 from domain.email_facts import EmailFacts
 from domain.email_kinds import Recipient, recipients
 from domain.spec import EngagementSpec
@@ -73,6 +73,9 @@ class UnknownQuestion(Refusal): ...
 class NoChange(Refusal): ...
 
 
+class UnknownEffect(Refusal): ...
+
+
 class Unexpected(Refusal):
     """A decision failed in a way no rule foresaw: refused, and nothing changed."""
 
@@ -87,14 +90,25 @@ class Change:
     state: EngagementState
     now: datetime
     engagement_id: str
+    strict: bool = True
+    """The rules of engagements started since the lanes patch (session bounds, checks closed on
+    removal); an engagement started earlier replays with the rules it was decided by."""
     queued: list[Effect] = field(default_factory=list)
     """What this decision queued, in order (also appended to the state's queue)."""
 
     # ---------------------------------------------------------------- effects
 
     def queue(self, effect: Effect) -> None:
+        self.state.effects_queued += 1
+        effect.id = self.state.effects_queued
         self.state.effects.append(effect)
         self.queued.append(effect)
+
+    def alert(self, kind: str, message: str, **details: Any) -> None:
+        """An admin alert, in its own lane: it never waits behind a failing effect."""
+        self.state.effects_queued += 1
+        alert = AlertEffect(id=self.state.effects_queued, at=self.now, kind=kind, message=message, details=details)
+        self.state.alerts.append(alert)
 
     def email(self, facts: EmailFacts, to: list[Recipient] | None = None) -> None:
         kind = facts.kind

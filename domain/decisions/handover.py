@@ -59,6 +59,10 @@ def move_end_date(change: Change, command: MoveEndDate) -> str:
         end_date=command.end_date.isoformat(),
     )
     change.email(facts.end_date_moved(change.spec, state, previous, command.reason))
+    if change.strict:  # a session that would now end after the end date cannot take place
+        for session in state.sessions:
+            if session.status == "scheduled" and session.starts_at + session.duration > command.end_date:
+                _cancel(change, session, actor=command.actor, reason="the end date moved before it")
     return f"the end date is now {fmt(command.end_date)}"
 
 
@@ -74,11 +78,17 @@ def record_document(change: Change, command: RecordDocument) -> str:
     return f"{command.document.value} recorded as delivered"
 
 
-def _require_future_start(change: Change, command: ScheduleSession | RescheduleSession) -> None:
+def _require_future_start(
+    change: Change, command: ScheduleSession | RescheduleSession, duration: timedelta | None = None
+) -> None:
     if command.starts_at.tzinfo is None or command.starts_at <= change.now:
         raise InvalidDate("a session must start in the future, with a time zone")
     if command.duration is not None and command.duration <= timedelta(0):
         raise InvalidDuration("a session needs a positive duration")
+    end_date = change.state.end_date
+    length = command.duration or duration or timedelta(0)
+    if change.strict and end_date is not None and command.starts_at + length > end_date:
+        raise InvalidDate(f"a session must end before the end date ({fmt(end_date)})")
 
 
 def schedule_session(change: Change, command: ScheduleSession) -> str:
@@ -96,7 +106,7 @@ def schedule_session(change: Change, command: ScheduleSession) -> str:
 
 def reschedule_session(change: Change, command: RescheduleSession) -> str:
     session = change.require_scheduled_session(command.session_id)
-    _require_future_start(change, command)
+    _require_future_start(change, command, session.duration)
     session.starts_at = command.starts_at
     session.duration = command.duration or session.duration
     session.sequence += 1
@@ -105,18 +115,24 @@ def reschedule_session(change: Change, command: RescheduleSession) -> str:
     return f"session {session.session_id} moved to {fmt(session.starts_at)}; updated invites sent"
 
 
-def cancel_session(change: Change, command: CancelSession) -> str:
-    session = change.require_scheduled_session(command.session_id)
+def _cancel(change: Change, session: HandoverSession, *, actor: str, reason: str | None) -> None:
     session.status = "cancelled"
     session.sequence += 1
-    session.notes = command.reason
-    change.record("session", session.session_id, command.actor)
-    change.email(facts.session_cancelled(change.spec, change.state, session, change.engagement_id, command.reason))
+    session.notes = reason
+    change.record("session", session.session_id, actor)
+    change.email(facts.session_cancelled(change.spec, change.state, session, change.engagement_id, reason))
+
+
+def cancel_session(change: Change, command: CancelSession) -> str:
+    session = change.require_scheduled_session(command.session_id)
+    _cancel(change, session, actor=command.actor, reason=command.reason)
     return f"session {session.session_id} cancelled; cancellations sent"
 
 
 def record_session_held(change: Change, command: RecordSessionHeld) -> str:
     session = change.require_scheduled_session(command.session_id)
+    if change.strict and change.now < session.starts_at:
+        raise InvalidDate(f"session {session.session_id} has not started yet ({fmt(session.starts_at)})")
     session.status = "held"
     session.held_at = change.now
     session.notes = command.notes

@@ -10,10 +10,12 @@ from domain.commands import (
     AddEngineer,
     CancelEngagement,
     ChangeRole,
+    DropParkedEffect,
     RecordCheckResult,
     RecordNdaSigned,
     RemoveEngineer,
     RestoreAccess,
+    RetryParkedEffect,
     RevokeAccessNow,
 )
 from domain.decisions.change import (
@@ -22,7 +24,9 @@ from domain.decisions.change import (
     DuplicateEngineer,
     NoChange,
     NoCheckInProgress,
+    UnknownEffect,
 )
+from domain.effects import ParkedEffect, describe
 from domain.state import (
     Announcement,
     CheckCompleted,
@@ -66,6 +70,12 @@ def add_engineer(change: Change, command: AddEngineer) -> str:
 
 def remove_engineer(change: Change, command: RemoveEngineer) -> str:
     engineer = change.require_engineer(str(command.email))
+    if change.strict:  # a removed engineer's check is closed, never left in progress
+        if engineer.check is CheckStatus.IN_PROGRESS and engineer.check_workflow_id:
+            change.state.checks_to_cancel.append(engineer.check_workflow_id)
+            engineer.check = CheckStatus.CANCELLED
+        elif engineer.check is CheckStatus.PENDING:
+            engineer.check = CheckStatus.CANCELLED
     engineer.removed = True
     engineer.announcements.append(Announcement(kind="removed", role=engineer.spec.role))
     engineer.requested_by = command.actor
@@ -188,3 +198,42 @@ def delivery_problem(change: Change, problem: DeliveryProblem) -> bool:
     change.state.delivery_problems.append(problem)
     change.audit("sendgrid", "email_delivery_problem", **problem.model_dump(mode="json"))
     return True
+
+
+# ---------------------------------------------------------------- side effects set aside
+
+
+def _parked(change: Change, effect_id: int) -> ParkedEffect:
+    parked = next((p for p in change.state.parked if p.effect.id == effect_id), None)
+    if parked is None:
+        known = ", ".join(str(p.effect.id) for p in change.state.parked) or "none"
+        raise UnknownEffect(f"no parked effect {effect_id} (parked: {known})")
+    return parked
+
+
+def retry_parked_effect(change: Change, command: RetryParkedEffect) -> str:
+    state = change.state
+    if command.effect_id is None:
+        if not state.parked:
+            raise NoChange("no effect is parked")
+        chosen = list(state.parked)
+    else:
+        chosen = [_parked(change, command.effect_id)]
+    for parked in chosen:
+        state.parked.remove(parked)
+        state.effects.append(parked.effect)
+        change.audit(command.actor, "parked_effect_retried", effect=describe(parked.effect), reason=command.reason)
+    return f"{len(chosen)} parked effect(s) queued again"
+
+
+def drop_parked_effect(change: Change, command: DropParkedEffect) -> str:
+    parked = _parked(change, command.effect_id)
+    change.state.parked.remove(parked)
+    change.audit(
+        command.actor,
+        "parked_effect_dropped",
+        effect=describe(parked.effect),
+        last_error=parked.last_error,
+        reason=command.reason,
+    )
+    return f"parked effect {command.effect_id} dropped: {describe(parked.effect)}"

@@ -22,6 +22,7 @@ from domain.commands import (
     CancelSession,
     ChangeRole,
     Command,
+    DropParkedEffect,
     GiveNotice,
     MoveEndDate,
     RecordCheckResult,
@@ -32,12 +33,13 @@ from domain.commands import (
     RequestAccessReview,
     RescheduleSession,
     RestoreAccess,
+    RetryParkedEffect,
     RevokeAccessNow,
     ScheduleSession,
 )
 from domain.decisions import decide, dry_run
-from domain.decisions.change import IllegalInPhase, Refusal
-from domain.effects import AuditEffect, EmailEffect, PhaseEffect
+from domain.decisions.change import IllegalInPhase, InvalidDate, Refusal, UnknownEffect
+from domain.effects import AuditEffect, EmailEffect, ParkedEffect, PhaseEffect
 from domain.email_kinds import EmailKind
 from domain.phases import COMMANDS, RULES
 from domain.spec import EngagementSpec, EngineerSpec, parse_spec
@@ -100,6 +102,8 @@ def sample_command(command: type[Command]) -> Command:
         RevokeAccessNow: RevokeAccessNow(actor="ciso", reason="breach"),
         RestoreAccess: RestoreAccess(actor="ciso"),
         CancelEngagement: CancelEngagement(actor="erin", reason="withdrawn"),
+        RetryParkedEffect: RetryParkedEffect(actor="ops", reason="provider back"),
+        DropParkedEffect: DropParkedEffect(actor="ops", effect_id=1, reason="sent by hand"),
     }
     return samples[command]
 
@@ -126,8 +130,8 @@ def test_every_command_in_every_phase_follows_the_table(rule: Any, phase: Phase)
 
 
 def test_the_phase_table_covers_every_command_model_once() -> None:
-    assert len(RULES) == len(COMMANDS) == 18
-    assert len({r.update for r in COMMANDS}) == len({r.cli for r in COMMANDS}) == 18
+    assert len(RULES) == len(COMMANDS) == 20
+    assert len({r.update for r in COMMANDS}) == len({r.cli for r in COMMANDS}) == 20
 
 
 def test_notice_sets_the_end_date_and_queues_its_audit_email_and_phase_in_order() -> None:
@@ -204,6 +208,8 @@ COMMAND_STRATEGIES: list[st.SearchStrategy[Command]] = [
     st.builds(RevokeAccessNow, actor=TEXT, email=st.none() | EMAILS, reason=TEXT),
     st.builds(RestoreAccess, actor=TEXT, email=st.none() | EMAILS),
     st.builds(CancelEngagement, actor=TEXT, reason=TEXT),
+    st.builds(RetryParkedEffect, actor=TEXT, effect_id=st.none() | st.integers(-5, 5), reason=TEXT),
+    st.builds(DropParkedEffect, actor=TEXT, effect_id=st.integers(-5, 5), reason=TEXT),
 ]
 
 
@@ -223,3 +229,53 @@ def test_no_command_in_any_phase_raises_anything_but_a_typed_refusal(phase: Phas
             assert state.model_dump() == before  # a refused command changes nothing
             continue
         decide(SPEC, state, NOW, command, "engagement-x")  # what the dry run accepted, the decision applies
+
+
+# ---------------------------------------------------------------- the rules of sessions, checks and parked effects
+
+
+def test_a_session_must_end_before_the_end_date_and_cannot_be_held_before_it_starts() -> None:
+    state = state_in(Phase.NOTICE)
+    assert state.end_date is not None
+    late = ScheduleSession(actor="f", session_id="late", title="Late", starts_at=state.end_date - timedelta(minutes=30))
+    with pytest.raises(InvalidDate, match="must end before the end date"):
+        dry_run(SPEC, state, NOW, late, "engagement-x")
+    with pytest.raises(InvalidDate, match="has not started yet"):
+        dry_run(SPEC, state, NOW, RecordSessionHeld(actor="f", session_id="s1"), "engagement-x")
+    decide(SPEC, state, NOW + timedelta(days=3), RecordSessionHeld(actor="f", session_id="s1"), "engagement-x")
+    assert state.sessions[0].status == "held"
+
+
+def test_moving_the_end_date_before_a_session_cancels_it_with_a_cancellation_invite() -> None:
+    state = state_in(Phase.NOTICE)
+    moved = NOW + timedelta(days=1)  # before session s1 (NOW + 2 days)
+    decision = decide(SPEC, state, NOW, MoveEndDate(actor="erin", end_date=moved), "engagement-x")
+    assert state.sessions[0].status == "cancelled" and state.sessions[0].sequence == 1
+    kinds = [e.kind for e in decision.effects if isinstance(e, EmailEffect)]
+    assert kinds == [EmailKind.END_DATE_MOVED, EmailKind.SESSION_CANCELLED]
+
+
+def test_removing_an_engineer_closes_their_running_check() -> None:
+    state = state_in(Phase.ONBOARDING)
+    alice = state.engineer(ALICE)
+    assert alice is not None and alice.check_workflow_id
+    decide(SPEC, state, NOW, RemoveEngineer(actor="erin", email=ALICE), "engagement-x")
+    assert alice.check is CheckStatus.CANCELLED and state.checks_to_cancel == [alice.check_workflow_id]
+
+
+def test_earlier_engagements_keep_the_rules_they_were_decided_by() -> None:
+    state = state_in(Phase.ONBOARDING)
+    decide(SPEC, state, NOW, RemoveEngineer(actor="erin", email=ALICE), "engagement-x", strict=False)
+    assert state.checks_to_cancel == [] and state.engineer(ALICE).check is CheckStatus.IN_PROGRESS  # type: ignore[union-attr]
+
+
+def test_a_parked_effect_is_retried_or_dropped_by_an_operator_with_an_audit_entry() -> None:
+    state = state_in(Phase.DELIVERY)
+    email = EmailEffect(id=7, kind=EmailKind.ACCESS_REVIEW, step="x", occurrence=1, recipients=[], facts={})
+    state.parked = [ParkedEffect(effect=email, parked_at=NOW, last_error="HTTP 500", retry_at=NOW + timedelta(hours=1))]
+    with pytest.raises(UnknownEffect, match="no parked effect 8"):
+        dry_run(SPEC, state, NOW, DropParkedEffect(actor="ops", effect_id=8, reason="x"), "engagement-x")
+    decision = decide(SPEC, state, NOW, RetryParkedEffect(actor="ops", effect_id=7, reason="back"), "engagement-x")
+    assert state.parked == [] and state.effects[0] is email
+    audit = decision.effects[-1]
+    assert isinstance(audit, AuditEffect) and audit.action == "parked_effect_retried" and audit.actor == "ops"

@@ -1,0 +1,135 @@
+"""The side-effect lanes of an engagement: emails and records in one, admin alerts in another, both
+apart from the IAM, so no email, record or database outage can hold back a grant or a revocation.
+
+An effect that keeps failing past the engagement's bound (``effect_park_after``) is parked: an admin
+alert names it and its last error, the effects behind it go on, and it goes back to the end of the
+queue after ``parked_effect_retry_interval`` (or at once, or never, by an operator's command).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.engagement import AlertInput, EngagementActivities
+    from domain.decisions.change import Change
+    from domain.effects import Effect, ParkedEffect, describe
+    from domain.spec import EngagementSpec
+    from domain.state import EngagementState
+    from workflows.effects import STORAGE, perform
+
+ERROR_CHARS = 300
+"""How much of an effect's last error an alert and the status keep."""
+
+
+def last_error(error: BaseException) -> str:
+    """The innermost message of an activity's failure chain (the error the activity itself raised)."""
+    messages = []
+    current: BaseException | None = error
+    while current is not None:
+        message = getattr(current, "message", None) or str(current)
+        if message:
+            messages.append(message)
+        current = current.__cause__ or getattr(current, "cause", None)
+    return (messages[-1] if messages else type(error).__name__)[:ERROR_CHARS]
+
+
+class SideEffectLanes:
+    def __init__(self, spec: EngagementSpec, state: EngagementState, change: Callable[[], Change]) -> None:
+        self._spec = spec
+        self._state = state
+        self._change = change
+        self._busy = False
+        self._times_parked: dict[int, int] = {}
+        """How often each effect was parked in this run (a count for the alert and the status)."""
+
+    @property
+    def _engagement_id(self) -> str:
+        return workflow.info().workflow_id
+
+    def start(self) -> list[asyncio.Task[None]]:
+        return [asyncio.create_task(self._effects()), asyncio.create_task(self._alerts())]
+
+    def drained(self) -> bool:
+        """Nothing queued, parked, alerting or in flight."""
+        state = self._state
+        return not (state.effects or state.parked or state.alerts or self._busy)
+
+    async def _effects(self) -> None:
+        state = self._state
+        while True:
+            await self._wait_for_work()
+            if not state.effects:
+                self._requeue_due()
+                continue
+            effect = state.effects[0]
+            self._busy = True
+            try:
+                await perform(self._engagement_id, state, self._spec, effect, bound=self._spec.effect_park_after)
+            except ActivityError as error:
+                self._park(effect, error)
+            finally:
+                self._busy = False
+            if state.effects and state.effects[0] is effect:
+                state.effects.pop(0)
+
+    async def _wait_for_work(self) -> None:
+        """Until an effect is queued or the first parked effect is due again."""
+        state = self._state
+        due = min((p.retry_at for p in state.parked), default=None)
+        timeout = None if due is None else max((due - workflow.now()).total_seconds(), 0.001)
+        try:
+            await workflow.wait_condition(lambda: bool(state.effects), timeout=timeout)
+        except TimeoutError:
+            pass
+
+    def _requeue_due(self) -> None:
+        now = workflow.now()
+        for parked in [p for p in self._state.parked if p.retry_at <= now]:
+            self._state.parked.remove(parked)
+            self._state.effects.append(parked.effect)
+
+    def _park(self, effect: Effect, error: ActivityError) -> None:
+        change = self._change()
+        times = self._times_parked[effect.id] = self._times_parked.get(effect.id, 0) + 1
+        message = last_error(error)
+        retry_after: timedelta = self._spec.parked_effect_retry_interval
+        change.state.parked.append(
+            ParkedEffect(
+                effect=effect,
+                parked_at=change.now,
+                last_error=message,
+                times_parked=times,
+                retry_at=change.now + retry_after,
+            )
+        )
+        change.alert(
+            "effect_parked",
+            f"{describe(effect)} kept failing for {self._spec.effect_park_after} and is parked "
+            f"(retried after {retry_after}): {message}",
+            effect_id=effect.id,
+            effect=describe(effect),
+        )
+
+    async def _alerts(self) -> None:
+        state = self._state
+        while True:
+            await workflow.wait_condition(lambda: bool(state.alerts))
+            alert = state.alerts[0]
+            await workflow.execute_activity_method(
+                EngagementActivities.raise_alert,
+                AlertInput(
+                    engagement_id=self._engagement_id,
+                    at=alert.at,
+                    kind=alert.kind,
+                    message=alert.message,
+                    details=alert.details,
+                ),
+                **STORAGE,
+            )
+            state.alerts.pop(0)
