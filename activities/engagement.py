@@ -7,6 +7,7 @@ the desired state and are read back.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,11 @@ from temporalio.exceptions import ApplicationError
 
 from adapters.alerts import AlertStore
 from adapters.db import EngagementStore
+from adapters.iam_convergence import Target
+from adapters.identity_access import apply_identity_access
 from adapters.scim import DirectoryPool, GroupNotFound
+from adapters.scim_http import ScimRefused, ScimTransientError
+from adapters.shared_identities import SharedIdentities
 from domain.models import (
     DocumentRecord,
     EngineerAccessReadBack,
@@ -83,6 +88,11 @@ class AccessRequest(BaseModel):
     """Exactly the groups the identity should belong to, within ``scope``."""
     scope: list[str]
     """Every group the engagement's policy manages: memberships outside the plan are removed."""
+    expected_groups: list[str] | None = None
+    """The groups the last read-back showed (within scope): the "before", so that a convergence that
+    changes nothing costs a few SCIM requests whatever the group sizes. None: read it from the IAM."""
+    expected_active: bool | None = None
+    """Whether the last read-back showed the identity active (None: unknown)."""
     actor: str
     reason: str
     at: datetime
@@ -107,6 +117,9 @@ class QuestionInput(BaseModel):
     at: datetime
 
 
+ALERT_TIMEOUT_SECONDS = 2.0
+
+
 def _event_key(suffix: str = "") -> str:
     """Stable across retries of one activity, distinct across activities and runs."""
     info = activity.info()
@@ -114,10 +127,17 @@ def _event_key(suffix: str = "") -> str:
 
 
 class EngagementActivities:
-    def __init__(self, store: EngagementStore, directories: DirectoryPool, alerts: AlertStore) -> None:
+    def __init__(
+        self,
+        store: EngagementStore,
+        directories: DirectoryPool,
+        alerts: AlertStore,
+        shared: SharedIdentities | None = None,
+    ) -> None:
         self._store = store
         self._directories = directories
         self._alerts = alerts
+        self._shared = shared or SharedIdentities(store.engine)
 
     async def _audit(
         self, engagement_id: str, at: datetime, actor: str, action: str, details: dict[str, Any], suffix: str = ""
@@ -184,76 +204,89 @@ class EngagementActivities:
 
     @activity.defn(name="apply_access")
     async def apply_access(self, request: AccessRequest) -> EngineerAccessReadBack:
-        """Converge one identity on its plan, read it back, and only then record it in the ledger."""
-        directory = self._directories.directory(request.iam.scim_base_url, request.iam.token_ref, request.iam.dialect)
-        scope = frozenset(request.scope)
-        desired = frozenset(request.groups)
-        operations: list[dict[str, str]] = []  # each SCIM request and its outcome, for the ledger
+        """Converge one identity on its plan (with what other engagements grant it), read it back,
+        and only then record it in the ledger."""
+        iam = request.iam
+        directory = self._directories.directory(
+            iam.scim_base_url,
+            iam.token_ref,
+            iam.dialect,
+            allow_core_fallback=iam.discovery == "core_fallback",
+            membership=iam.membership,
+        )
+        mine = Target(
+            user_name=request.email,
+            display_name=request.display_name,
+            email=request.email,
+            active=request.active,
+            groups=frozenset(request.groups),
+            scope=frozenset(request.scope),
+            deprovision=iam.deprovision,
+            expected_groups=None if request.expected_groups is None else frozenset(request.expected_groups),
+            expected_active=request.expected_active,
+        )
         try:
-            before = await directory.read_identity(request.email, scope)
-            user_id = before.user_id
-            if request.active:
-                user_id, created = await directory.ensure_user(
-                    user_name=request.email, display_name=request.display_name, email=request.email
-                )
-                if not before.exists:
-                    operations.append({"op": "create_user", "outcome": "created" if created else "adopted"})
-                if not before.active:
-                    await directory.set_active(user_id, True)
-                    operations.append({"op": "activate", "outcome": "done"})
-            if user_id is not None:
-                for group in sorted(desired - before.groups):
-                    await directory.add_member(group, user_id)
-                    operations.append({"op": "add_member", "group": group, "outcome": "done"})
-                for group in sorted(before.groups - desired):
-                    outcome = await directory.remove_member(group, user_id)
-                    operations.append({"op": "remove_member", "group": group, "outcome": outcome})
-                if not request.active and before.exists:
-                    if request.iam.deprovision == "delete":
-                        deleted = await directory.delete_user(user_id)
-                        operations.append({"op": "delete_user", "outcome": deleted})
-                    elif before.active:
-                        await directory.set_active(user_id, False)
-                        operations.append({"op": "deactivate", "outcome": "done"})
-            after = await directory.read_identity(request.email, scope)
+            applied = await apply_identity_access(directory, self._shared, request.engagement_id, mine)
         except GroupNotFound as error:
             # The client's IAM owner must create the group; retrying picks it up once it exists.
             raise ApplicationError(str(error), type="GroupNotFound") from None
-        if after.groups != desired or (after.active != request.active):
+        except ScimRefused as error:  # retrying the same request can never succeed: a person must act
+            raise ApplicationError(
+                f"the IAM refused a change for {request.email}: {error}",
+                {"iam": iam.scim_base_url, "engineer": request.email, "status": error.status},
+                type=type(error).__name__,
+                non_retryable=True,
+            ) from None
+        except ScimTransientError as error:
+            raise ApplicationError(str(error), type="ScimUnavailable") from None
+        result = applied.convergence
+        if result.verified and (applied.groups != mine.groups or applied.active != mine.active):
             raise ApplicationError(
                 f"IAM read-back for {request.email} does not confirm the plan: holds "
-                f"{sorted(after.groups)} active={after.active}, expected {sorted(desired)} active={request.active}",
+                f"{sorted(result.groups)} active={result.active}, expected {sorted(mine.groups)} active={mine.active}",
                 type="ReadBackMismatch",
             )
         readback = EngineerAccessReadBack(
             email=request.email,
-            scim_user_id=after.user_id or before.user_id,
-            identity_active=after.active,
-            identity_exists=after.exists,
-            groups=sorted(after.groups),
-            removed_groups=sorted(before.groups - desired),
+            scim_user_id=result.user_id,
+            identity_active=applied.active,
+            identity_exists=result.exists,
+            groups=sorted(applied.groups),
+            granted_groups=sorted(set(result.added) & mine.groups),
+            removed_groups=sorted(result.removed),
+            membership_verified=result.verified,
+            unverified_reason=result.problem,
+            held_for_other_engagements=sorted(applied.held_for_others),
+            active_for_other_engagements=applied.active_for_others,
+            shared_lookup_failed=applied.shared_lookup_failed,
         )
         evidence = {
-            "operations": operations,
+            "operations": result.operations,
             "read_back_at": datetime.now().astimezone().isoformat(),
-            "iam": request.iam.scim_base_url,
+            "iam": iam.scim_base_url,
             "user_id": readback.scim_user_id,
-            "active": after.active,
-            "exists": after.exists,
-            "groups": readback.groups,
+            "active": result.active,
+            "exists": result.exists,
+            "groups": sorted(result.groups),
+            "membership_verified": result.verified,
+            "membership_read": result.method,
+            "held_for_other_engagements": readback.held_for_other_engagements,
+            "other_engagements": list(applied.others.engagements),
+            "shared_lookup_failed": applied.shared_lookup_failed,
+            "scim_requests": result.scim_requests,
         }
+        if not result.verified or applied.shared_lookup_failed:
+            await self._alert_without_waiting(request, readback, applied.problem or result.problem)
         await self._store.record_access_change(
             engagement_id=request.engagement_id,
             engineer_email=request.email,
-            granted=sorted(desired - before.groups),
-            revoked=sorted(scope - desired),
+            granted=sorted(mine.groups),  # every group this engagement grants, even if another did first
+            revoked=sorted(mine.scope - mine.groups),
             actor=request.actor,
             at=request.at,
             evidence=evidence,
         )
-        granted = sorted(desired - before.groups)
-        readback.granted_groups = granted
-        if granted or readback.removed_groups or before.active != after.active:
+        if readback.granted_groups or readback.removed_groups or result.operations:
             await self._audit(
                 request.engagement_id,
                 request.at,
@@ -262,13 +295,37 @@ class EngagementActivities:
                 {
                     "engineer": request.email,
                     "reason": request.reason,
-                    "granted": granted,
+                    "granted": readback.granted_groups,
                     "revoked": readback.removed_groups,
-                    "identity_active": after.active,
+                    "identity_active": readback.identity_active,
                     "evidence": evidence,
                 },
             )
         return readback
+
+    async def _alert_without_waiting(
+        self, request: AccessRequest, readback: EngineerAccessReadBack, problem: str | None
+    ) -> None:
+        """Name what could not be proven; the IAM calls are done, and the alert store may be down."""
+        if not readback.membership_verified:
+            kind, message = "iam_unverified", f"the IAM cannot show {request.email}'s group membership"
+        else:
+            kind, message = (
+                "shared_lookup_failed",
+                (f"{request.email}'s access was taken away without knowing what other engagements grant: re-check"),
+            )
+        try:
+            async with asyncio.timeout(ALERT_TIMEOUT_SECONDS):
+                await self._alerts.raise_alert(
+                    engagement_id=request.engagement_id,
+                    alert_key=_event_key(f"/{kind}"),
+                    at=request.at,
+                    kind=kind,
+                    message=f"{message} ({request.reason}): {problem}",
+                    details={"engineer": request.email, "iam": request.iam.scim_base_url, "groups": readback.groups},
+                )
+        except Exception as error:  # the read-back carries the same facts for the workflow
+            activity.logger.error("could not raise the %s alert for %s: %r", kind, request.email, error)
 
     @activity.defn(name="raise_alert")
     async def raise_alert(self, alert: AlertInput) -> None:

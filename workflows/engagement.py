@@ -383,6 +383,8 @@ class EngagementWorkflow:
                 active=plan.active,
                 groups=sorted(plan.groups),
                 scope=sorted(managed_groups(self._spec.roles)),
+                expected_groups=sorted(engineer.groups),
+                expected_active=engineer.identity_active,
                 actor=actor,
                 reason=reason,
                 at=workflow.now(),
