@@ -82,13 +82,19 @@ async def _converge(directory: ScimDirectory, target: Target) -> Convergence:
 
     # The "before": the workflow's last read-back, unless no membership read is trusted here yet (a
     # read of the memberships the identity still holds is what confirms a way of reading them).
+    holds_maybe = known_groups  # what might be held: every membership not wanted is removed from it
     if known_groups is None or not directory.capability.confirmed:
         before = await directory.memberships(user_id, target.scope)
-        known_groups = before.groups
+        if before.verified:
+            known_groups = holds_maybe = before.groups
+        else:  # nothing can be seen: add what was not granted yet, remove whatever is not wanted
+            known_groups = (known_groups or frozenset()) | before.groups
+            holds_maybe = target.scope
+    assert known_groups is not None and holds_maybe is not None
     result.before = known_groups
     current = known_groups
     for _ in range(MAX_PASSES):
-        removing = sorted((current & target.scope) - target.groups)
+        removing = sorted((holds_maybe & target.scope) - target.groups)
         for group in sorted(target.groups - current):
             await directory.add_member(group, user_id)
             result.operations.append({"op": "add_member", "group": group, "outcome": "done"})
@@ -96,7 +102,7 @@ async def _converge(directory: ScimDirectory, target: Target) -> Convergence:
         for group in removing:
             outcome = await directory.remove_member(group, user_id)
             result.operations.append({"op": "remove_member", "group": group, "outcome": outcome})
-            if outcome == "removed":
+            if outcome == "removed" and group in current:
                 result.removed.append(group)
         after = await directory.memberships(user_id, target.scope)
         result.groups, result.verified, result.method, result.problem = (
@@ -106,13 +112,13 @@ async def _converge(directory: ScimDirectory, target: Target) -> Convergence:
             after.problem,
         )
         if not after.verified:
-            result.groups = (current | target.groups) - frozenset(removing)  # what we were told, unproven
+            result.groups = target.groups  # what the IAM accepted, unproven
             break
         if after.groups == target.groups:
             break
         if set(removing) & after.groups:  # accepted without effect: this server wants the other form
             directory.prefer_removal(other_than=directory.removal_forms[0])
-        current = after.groups
+        current = holds_maybe = after.groups
 
     result.active = user_active
     if changed_active or (target.deprovision == "delete" and not target.active):

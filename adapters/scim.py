@@ -124,9 +124,13 @@ class ScimDirectory:
 
     # ----------------------------------------------------------------- users
 
-    async def find_user(self, user_name: str) -> ScimUser | None:
-        """The identity whose userName is this one, ignoring case; never a non-matching result."""
-        found = await self.http.list_all(await self.users_path(), {"filter": f"userName eq {quote(user_name)}"})
+    async def find_user(self, user_name: str, *, by_listing: bool = False) -> ScimUser | None:
+        """The identity whose userName is this one, ignoring case; never a non-matching result.
+
+        ``by_listing`` reads every userName instead of filtering: the last resort after a 409 on a
+        server whose filter compares case-sensitively (RFC 7643 says it must not)."""
+        query = {"attributes": "userName,active"} if by_listing else {"filter": f"userName eq {quote(user_name)}"}
+        found = await self.http.list_all(await self.users_path(), query)
         matching = [u for u in found if str(u.get("userName", "")).casefold() == user_name.casefold()]
         matching.sort(key=lambda u: u.get("userName") != user_name)  # the exact spelling first, if two
         if not matching:
@@ -148,7 +152,7 @@ class ScimDirectory:
         try:
             created = await self.http.request("POST", await self.users_path(), json=payload)
         except ScimConflict as conflict:  # any 409, with or without scimType: someone created it meanwhile
-            existing = await self.find_user(user_name)
+            existing = await self.find_user(user_name) or await self.find_user(user_name, by_listing=True)
             if existing is None:
                 raise UserNameConflict(
                     f"the IAM at {self.base_url} refuses to create {user_name} ({conflict}) "

@@ -163,11 +163,16 @@ class ScimHttp:
     async def list_all(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Every result of a query, page by page (servers may cap a page below what was asked)."""
         found: list[dict[str, Any]] = []
+        seen: set[str] = set()
         start = 1
         for _ in range(MAX_LIST_PAGES):
             page = parse_list(
                 await self.request("GET", path, params={**params, "startIndex": start, "count": LIST_PAGE_SIZE})
             )
+            ids = {str(r.get("id")) for r in page.resources}
+            if page.resources and ids <= seen:
+                raise ScimRefused(f"GET {self.base_url}{path}: the server ignores startIndex (the same page again)")
+            seen |= ids
             found.extend(page.resources)
             if not page.resources or len(found) >= page.total:
                 return found
