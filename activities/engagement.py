@@ -318,7 +318,7 @@ class EngagementActivities:
             async with asyncio.timeout(ALERT_TIMEOUT_SECONDS):
                 await self._alerts.raise_alert(
                     engagement_id=request.engagement_id,
-                    alert_key=_event_key(f"/{kind}"),
+                    alert_key=_event_key(f"/{kind}/{request.engagement_id}/{request.email}"),
                     at=request.at,
                     kind=kind,
                     message=f"{message} ({request.reason}): {problem}",
