@@ -274,6 +274,7 @@ class EngagementActivities:
             "other_engagements": list(applied.others.engagements),
             "shared_lookup_failed": applied.shared_lookup_failed,
             "scim_requests": result.scim_requests,
+            "scim_requests_by_kind": result.requests,
         }
         if not result.verified or applied.shared_lookup_failed:
             await self._alert_without_waiting(request, readback, applied.problem or result.problem)

@@ -7,10 +7,12 @@ group sizes. Every change is then read back; what the server cannot show is repo
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
 from adapters.scim import ScimDirectory
+from adapters.scim_http import REQUESTS_IN_THIS_TASK
 
 MAX_PASSES = 2
 """A second pass catches drift the stale "before" did not show, and a removal the server accepted
@@ -47,12 +49,19 @@ class Convergence:
     method: str = ""
     problem: str | None = None
     scim_requests: int = 0
+    requests: dict[str, int] = field(default_factory=dict)
+    """The SCIM requests this convergence sent, by method and endpoint."""
 
 
 async def converge(directory: ScimDirectory, target: Target) -> Convergence:
-    start = directory.request_count
-    result = await _converge(directory, target)
-    result.scim_requests = directory.request_count - start
+    counted: Counter[str] = Counter()
+    token = REQUESTS_IN_THIS_TASK.set(counted)  # concurrent convergences share the directory
+    try:
+        result = await _converge(directory, target)
+    finally:
+        REQUESTS_IN_THIS_TASK.reset(token)
+    result.scim_requests = sum(counted.values())
+    result.requests = dict(counted)
     return result
 
 
@@ -66,9 +75,9 @@ async def _converge(directory: ScimDirectory, target: Target) -> Convergence:
             user_name=target.user_name, display_name=target.display_name, email=target.email
         )
         result.operations.append({"op": "create_user", "outcome": "created" if created else "adopted"})
-        user_active, known_groups = True, frozenset[str]() if created else None
+        user_active, known_groups, created_now = True, frozenset[str]() if created else None, created
     else:
-        user_id, user_active = user.id, user.active
+        user_id, user_active, created_now = user.id, user.active, False
         known_groups = target.expected_groups & target.scope if target.expected_groups is not None else None
     result.user_id, result.exists = user_id, True
 
@@ -80,30 +89,16 @@ async def _converge(directory: ScimDirectory, target: Target) -> Convergence:
         result.operations.append({"op": "activate", "outcome": "done"})
     changed_active = any(op["op"] in ("activate", "deactivate") for op in result.operations)
 
-    # The "before": the workflow's last read-back, unless no membership read is trusted here yet (a
-    # read of the memberships the identity still holds is what confirms a way of reading them).
-    holds_maybe = known_groups  # what might be held: every membership not wanted is removed from it
-    if known_groups is None or not directory.capability.confirmed:
+    # The "before": the workflow's last read-back (or nothing, for an identity just created), unless
+    # no way of reading membership is trusted here yet: reading memberships the identity holds is
+    # what confirms one.
+    if known_groups is None or not (created_now or directory.capability.confirmed):
         before = await directory.memberships(user_id, target.scope)
-        if before.verified:
-            known_groups = holds_maybe = before.groups
-        else:  # nothing can be seen: add what was not granted yet, remove whatever is not wanted
-            known_groups = (known_groups or frozenset()) | before.groups
-            holds_maybe = target.scope
-    assert known_groups is not None and holds_maybe is not None
-    result.before = known_groups
-    current = known_groups
+        known_groups = before.groups if before.verified else (known_groups or frozenset()) | before.groups
+    result.before = current = known_groups
     for _ in range(MAX_PASSES):
-        removing = sorted((holds_maybe & target.scope) - target.groups)
-        for group in sorted(target.groups - current):
-            await directory.add_member(group, user_id)
-            result.operations.append({"op": "add_member", "group": group, "outcome": "done"})
-            result.added.append(group)
-        for group in removing:
-            outcome = await directory.remove_member(group, user_id)
-            result.operations.append({"op": "remove_member", "group": group, "outcome": outcome})
-            if outcome == "removed" and group in current:
-                result.removed.append(group)
+        removing = sorted((current & target.scope) - target.groups)
+        await _change(directory, user_id, sorted(target.groups - current), removing, current, result)
         after = await directory.memberships(user_id, target.scope)
         result.groups, result.verified, result.method, result.problem = (
             after.groups,
@@ -112,13 +107,17 @@ async def _converge(directory: ScimDirectory, target: Target) -> Convergence:
             after.problem,
         )
         if not after.verified:
-            result.groups = target.groups  # what the IAM accepted, unproven
+            # Nothing can be seen: every membership in scope that is not wanted is removed, blindly
+            # (removing what is not there is harmless), and the result is what the IAM accepted.
+            blind = sorted(target.scope - target.groups - set(removing))
+            await _change(directory, user_id, [], blind, current, result)
+            result.groups = target.groups
             break
         if after.groups == target.groups:
             break
         if set(removing) & after.groups:  # accepted without effect: this server wants the other form
             directory.prefer_removal(other_than=directory.removal_forms[0])
-        current = holds_maybe = after.groups
+        current = after.groups
 
     result.active = user_active
     if changed_active or (target.deprovision == "delete" and not target.active):
@@ -131,3 +130,22 @@ async def _converge(directory: ScimDirectory, target: Target) -> Convergence:
         if seen is None:
             result.groups, result.verified = frozenset(), True  # a deleted identity holds nothing
     return result
+
+
+async def _change(
+    directory: ScimDirectory,
+    user_id: str,
+    adding: list[str],
+    removing: list[str],
+    held: frozenset[str],
+    result: Convergence,
+) -> None:
+    for group in adding:
+        await directory.add_member(group, user_id)
+        result.operations.append({"op": "add_member", "group": group, "outcome": "done"})
+        result.added.append(group)
+    for group in removing:
+        outcome = await directory.remove_member(group, user_id)
+        result.operations.append({"op": "remove_member", "group": group, "outcome": outcome})
+        if outcome == "removed" and group in held:
+            result.removed.append(group)

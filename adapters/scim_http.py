@@ -9,6 +9,7 @@ caller handles, a transient failure that retrying fixes, or a refusal that retry
 from __future__ import annotations
 
 from collections import Counter
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -20,6 +21,10 @@ SCIM_JSON = "application/scim+json"
 LIST_PAGE_SIZE = 100
 MAX_LIST_PAGES = 1000
 """A safety bound on pagination (100,000 results) against a server whose paging never ends."""
+
+
+REQUESTS_IN_THIS_TASK: ContextVar[Counter[str] | None] = ContextVar("scim_requests_in_this_task", default=None)
+"""Set by a caller that wants the requests sent on its behalf counted apart from concurrent callers'."""
 
 
 class ScimError(Exception):
@@ -120,7 +125,11 @@ class ScimHttp:
         base = urlsplit(self.base_url).path.rstrip("/")
         parts = path[len(base) :].strip("/").split("/") if path.startswith(base) else path.strip("/").split("/")
         kind = parts[0] if parts and parts[0] else "/"
-        self.counts[f"{request.method} {kind}{'/{id}' if len(parts) > 1 else ''}"] += 1
+        key = f"{request.method} {kind}{'/{id}' if len(parts) > 1 else ''}"
+        self.counts[key] += 1
+        mine = REQUESTS_IN_THIS_TASK.get()
+        if mine is not None:
+            mine[key] += 1
 
     async def close(self) -> None:
         if self._http is not None:
