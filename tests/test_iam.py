@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.engagement import AccessRequest, EngagementActivities
@@ -338,3 +339,28 @@ async def test_a_group_recreated_in_the_iam_is_found_again(tenant: ScimDirectory
     assert await tenant.remove_member("ticketing", user_id) == "already_absent"  # the group is gone
     await owner.close()
     await tenant.close()
+
+
+async def test_a_refusal_that_retrying_cannot_fix_fails_at_once_typed_and_named(
+    store: EngagementStore, token_server: ScimServer
+) -> None:
+    """A 4xx that the same request can never turn into a success is not retried silently forever:
+    the activity fails as non-retryable, with a type and message the workflow can alert on."""
+    activities = EngagementActivities(store, DirectoryPool({"globex": "a-revoked-token"}), AlertStore(store.engine))
+    request = AccessRequest(
+        engagement_id=f"engagement-refused-{uuid.uuid4().hex[:8]}",
+        iam=IamEndpoint(scim_base_url=token_server.tenant_url("globex"), token_ref="globex"),
+        email=CAROL,
+        display_name="Carol Analyst",
+        active=True,
+        groups=["ticketing"],
+        scope=ALL_GROUPS,
+        expected_groups=[],
+        actor="test",
+        reason="onboarding",
+        at=datetime.now(UTC),
+    )
+    with pytest.raises(ApplicationError) as refused:
+        await ActivityEnvironment().run(activities.apply_access, request)
+    assert refused.value.non_retryable and refused.value.type == "ScimRefused"
+    assert "401" in refused.value.message and CAROL in refused.value.message

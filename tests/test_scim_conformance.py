@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from adapters.db import EngagementStore
 from adapters.iam_convergence import Target, converge
 from adapters.scim import ScimDirectory
-from adapters.scim_http import ScimDiscoveryError
+from adapters.scim_http import ScimConflict, ScimDiscoveryError
 from domain.models import Phase
 from tests.conftest import PeerFarm
 from tests.helpers import Harness
@@ -261,3 +261,18 @@ async def test_a_whole_engagement_on_each_server(
         assert summary.phase is Phase.CLOSED
         assert (summary.remaining_grants, summary.active_identities) == (0, 0)
     await owner.close()
+
+
+async def test_a_duplicate_is_a_conflict_with_or_without_scim_type(scim_peer: Peer) -> None:
+    """409 is what a duplicate gets; django-scim2 sends it without ``scimType``: both are adopted."""
+    iam = ScimDirectory(scim_peer.url())
+    user = unique("jo") + "@firm.example"
+    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user}
+    try:
+        await iam.http.request("POST", await iam.users_path(), json=body)
+        with pytest.raises(ScimConflict) as conflict:
+            await iam.http.request("POST", await iam.users_path(), json=body)
+        assert conflict.value.status == 409
+        assert (conflict.value.scim_type is None) is (scim_peer.name == "django-scim2")
+    finally:
+        await iam.close()
