@@ -80,6 +80,7 @@ class SharedIdentities:
         """Lock the identity and read the other engagements' grants (or raise SharedLookupUnavailable
         within the timeout); this engagement's grants are written and the lock released on exit."""
         user = user_name.lower()
+        iam_url = iam_url.rstrip("/")  # one IAM, however its URL was written
         conn: AsyncConnection | None = None
         try:
             async with asyncio.timeout(self._timeout):
@@ -131,7 +132,10 @@ class SharedIdentities:
         async with self._engine.connect() as conn:
             rows = await conn.execute(
                 select(identity_grants).where(
-                    and_(identity_grants.c.iam_url == iam_url, identity_grants.c.user_name_lower == user_name.lower())
+                    and_(
+                        identity_grants.c.iam_url == iam_url.rstrip("/"),
+                        identity_grants.c.user_name_lower == user_name.lower(),
+                    )
                 )
             )
             return {r.engagement_id: (list(r.groups), bool(r.active)) for r in rows}
