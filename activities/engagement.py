@@ -7,130 +7,39 @@ the desired state and are read back.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.payloads import (
+    AccessOutcome,
+    AccessRequest,
+    AlertInput,
+    AuditInput,
+    DocumentInput,
+    EngineerRecord,
+    LedgerRecord,
+    PhaseChange,
+    QuestionInput,
+    RecordEngagementInput,
+    SessionInput,
+    ledger_entry,
+)
 from adapters.alerts import AlertStore
 from adapters.db import EngagementStore
+from adapters.iam_convergence import Target
+from adapters.identity_access import apply_identity_access
 from adapters.scim import DirectoryPool, GroupNotFound
+from adapters.scim_http import ScimRefused, ScimTransientError
+from adapters.shared_identities import SharedIdentities
 from domain.effects import LedgerEffect
-from domain.spec import EngagementSpec, IamEndpoint
-from domain.state import DocumentRecord, EngineerAccessReadBack, EngineerState, HandoverSession, Question
-from domain.vocabulary import Phase
+from domain.state import EngineerAccessReadBack
 
-# ---------------------------------------------------------------- activity payloads
-
-
-class RecordEngagementInput(BaseModel):
-    engagement_id: str
-    spec: EngagementSpec
-    at: datetime
-
-
-class PhaseChange(BaseModel):
-    engagement_id: str
-    phase: Phase
-    at: datetime
-    actor: str
-    reason: str
-    nda_signed_at: datetime | None = None
-    notice_given_at: datetime | None = None
-    end_date: datetime | None = None
-    closed_at: datetime | None = None
-
-
-class AuditInput(BaseModel):
-    engagement_id: str
-    at: datetime
-    actor: str
-    action: str
-    details: dict[str, Any] = Field(default_factory=dict)
-
-
-class AlertInput(BaseModel):
-    engagement_id: str
-    at: datetime
-    kind: str
-    message: str
-    details: dict[str, Any] = Field(default_factory=dict)
-
-
-class EngineerRecord(BaseModel):
-    engagement_id: str
-    engineer: EngineerState
-    at: datetime
-    actor: str
-    action: str
-
-
-class AccessRequest(BaseModel):
-    engagement_id: str
-    iam: IamEndpoint
-    email: str
-    display_name: str
-    active: bool
-    """Whether the identity should be active."""
-    groups: list[str]
-    """Exactly the groups the identity should belong to, within ``scope``."""
-    scope: list[str]
-    """Every group the engagement's policy manages: memberships outside the plan are removed."""
-    actor: str
-    reason: str
-    at: datetime
-
-
-class AccessOutcome(BaseModel):
-    readback: EngineerAccessReadBack
-    revoked: list[str]
-    """Every group of the scope outside the plan: the ledger closes any grant of them."""
-    changed: bool
-    evidence: dict[str, Any]
-    """Each SCIM operation with its outcome, and what the IAM read back (for the ledger)."""
-
-
-def ledger_entry(request: AccessRequest, outcome: AccessOutcome) -> LedgerEffect:
-    """What the ledger and audit log keep of one confirmed convergence."""
-    readback = outcome.readback
-    return LedgerEffect(
-        email=request.email,
-        actor=request.actor,
-        reason=request.reason,
-        at=request.at,
-        granted=readback.granted_groups,
-        revoked=outcome.revoked,
-        removed=readback.removed_groups,
-        identity_active=readback.identity_active,
-        changed=outcome.changed,
-        evidence=outcome.evidence,
-    )
-
-
-class LedgerRecord(BaseModel):
-    engagement_id: str
-    entry: LedgerEffect
-
-
-class DocumentInput(BaseModel):
-    engagement_id: str
-    record: DocumentRecord
-
-
-class SessionInput(BaseModel):
-    engagement_id: str
-    session: HandoverSession
-    actor: str
-    at: datetime
-
-
-class QuestionInput(BaseModel):
-    engagement_id: str
-    question: Question
-    actor: str
-    at: datetime
+ALERT_TIMEOUT_SECONDS = 2.0
+"""How long an alert raised from inside an IAM activity may take (the IAM calls are done by then)."""
 
 
 def _event_key(suffix: str = "") -> str:
@@ -140,10 +49,17 @@ def _event_key(suffix: str = "") -> str:
 
 
 class EngagementActivities:
-    def __init__(self, store: EngagementStore, directories: DirectoryPool, alerts: AlertStore) -> None:
+    def __init__(
+        self,
+        store: EngagementStore,
+        directories: DirectoryPool,
+        alerts: AlertStore,
+        shared: SharedIdentities | None = None,
+    ) -> None:
         self._store = store
         self._directories = directories
         self._alerts = alerts
+        self._shared = shared or SharedIdentities(store.engine)
 
     async def _audit(
         self, engagement_id: str, at: datetime, actor: str, action: str, details: dict[str, Any], suffix: str = ""
@@ -212,13 +128,22 @@ class EngagementActivities:
     async def apply_access(self, request: AccessRequest) -> EngineerAccessReadBack:
         """Converge one identity on its plan, read it back, then record it (engagements started before
         the IAM lane; newer ones record through ``record_access`` after the fact)."""
-        outcome = await self._converge(request)
+        try:
+            outcome = await self._converge(request)
+        except ApplicationError as error:
+            if not error.non_retryable:
+                raise
+            # Runs started before the IAM lane cannot hear of a refusal: they retry, as they always did.
+            raise ApplicationError(error.message, *error.details, type=error.type) from None
+        if not outcome.readback.membership_verified or outcome.readback.shared_lookup_failed:
+            await self._alert_without_waiting(request, outcome.readback, outcome.problem)
         await self._record(request.engagement_id, ledger_entry(request, outcome))
         return outcome.readback
 
     @activity.defn(name="converge_access")
     async def converge_access(self, request: AccessRequest) -> AccessOutcome:
-        """Converge one identity on its plan and read it back; touches nothing but the client's IAM."""
+        """Converge one identity on its plan (with what other engagements grant it) and read it back.
+        Only the IAM (and, bounded, the shared-identity lock) is touched: the workflow records it after."""
         return await self._converge(request)
 
     @activity.defn(name="record_access")
@@ -227,67 +152,84 @@ class EngagementActivities:
         await self._record(record.engagement_id, record.entry)
 
     async def _converge(self, request: AccessRequest) -> AccessOutcome:
-        directory = self._directories.directory(request.iam.scim_base_url, request.iam.token_ref, request.iam.dialect)
-        scope = frozenset(request.scope)
-        desired = frozenset(request.groups)
-        operations: list[dict[str, str]] = []  # each SCIM request and its outcome, for the ledger
+        iam = request.iam
+        directory = self._directories.directory(
+            iam.scim_base_url,
+            iam.token_ref,
+            iam.dialect,
+            allow_core_fallback=iam.discovery == "core_fallback",
+            membership=iam.membership,
+        )
+        mine = Target(
+            user_name=request.email,
+            display_name=request.display_name,
+            email=request.email,
+            active=request.active,
+            groups=frozenset(request.groups),
+            scope=frozenset(request.scope),
+            deprovision=iam.deprovision,
+            expected_groups=None if request.expected_groups is None else frozenset(request.expected_groups),
+            expected_active=request.expected_active,
+        )
         try:
-            before = await directory.read_identity(request.email, scope)
-            user_id = before.user_id
-            if request.active:
-                user_id, created = await directory.ensure_user(
-                    user_name=request.email, display_name=request.display_name, email=request.email
-                )
-                if not before.exists:
-                    operations.append({"op": "create_user", "outcome": "created" if created else "adopted"})
-                if not before.active:
-                    await directory.set_active(user_id, True)
-                    operations.append({"op": "activate", "outcome": "done"})
-            if user_id is not None:
-                for group in sorted(desired - before.groups):
-                    await directory.add_member(group, user_id)
-                    operations.append({"op": "add_member", "group": group, "outcome": "done"})
-                for group in sorted(before.groups - desired):
-                    outcome = await directory.remove_member(group, user_id)
-                    operations.append({"op": "remove_member", "group": group, "outcome": outcome})
-                if not request.active and before.exists:
-                    if request.iam.deprovision == "delete":
-                        deleted = await directory.delete_user(user_id)
-                        operations.append({"op": "delete_user", "outcome": deleted})
-                    elif before.active:
-                        await directory.set_active(user_id, False)
-                        operations.append({"op": "deactivate", "outcome": "done"})
-            after = await directory.read_identity(request.email, scope)
+            applied = await apply_identity_access(directory, self._shared, request.engagement_id, mine)
         except GroupNotFound as error:
             # The client's IAM owner must create the group; retrying picks it up once it exists.
             raise ApplicationError(str(error), type="GroupNotFound") from None
-        if after.groups != desired or (after.active != request.active):
+        except ScimRefused as error:  # retrying the same request can never succeed: a person must act
+            raise ApplicationError(
+                f"the IAM refused a change for {request.email}: {error}",
+                {"iam": iam.scim_base_url, "engineer": request.email, "status": error.status},
+                type=type(error).__name__,
+                non_retryable=True,
+            ) from None
+        except ScimTransientError as error:
+            raise ApplicationError(str(error), type="ScimUnavailable") from None
+        result = applied.convergence
+        if result.verified and (applied.groups != mine.groups or applied.active != mine.active):
             raise ApplicationError(
                 f"IAM read-back for {request.email} does not confirm the plan: holds "
-                f"{sorted(after.groups)} active={after.active}, expected {sorted(desired)} active={request.active}",
+                f"{sorted(result.groups)} active={result.active}, expected {sorted(mine.groups)} active={mine.active}",
                 type="ReadBackMismatch",
             )
         readback = EngineerAccessReadBack(
             email=request.email,
-            scim_user_id=after.user_id or before.user_id,
-            identity_active=after.active,
-            identity_exists=after.exists,
-            groups=sorted(after.groups),
-            removed_groups=sorted(before.groups - desired),
+            scim_user_id=result.user_id,
+            identity_active=applied.active,
+            identity_exists=result.exists,
+            groups=sorted(applied.groups),
+            granted_groups=sorted(set(result.added) & mine.groups),
+            removed_groups=sorted(result.removed),
+            membership_verified=result.verified,
+            unverified_reason=result.problem,
+            held_for_other_engagements=sorted(applied.held_for_others),
+            active_for_other_engagements=applied.active_for_others,
+            shared_lookup_failed=applied.shared_lookup_failed,
         )
-        granted = sorted(desired - before.groups)
-        readback.granted_groups = granted
         evidence = {
-            "operations": operations,
+            "operations": result.operations,
             "read_back_at": datetime.now().astimezone().isoformat(),
-            "iam": request.iam.scim_base_url,
+            "iam": iam.scim_base_url,
             "user_id": readback.scim_user_id,
-            "active": after.active,
-            "exists": after.exists,
-            "groups": readback.groups,
+            "active": result.active,
+            "exists": result.exists,
+            "groups": sorted(result.groups),
+            "membership_verified": result.verified,
+            "membership_read": result.method,
+            "held_for_other_engagements": readback.held_for_other_engagements,
+            "other_engagements": list(applied.others.engagements),
+            "shared_lookup_failed": applied.shared_lookup_failed,
+            "scim_requests": result.scim_requests,
+            "scim_requests_by_kind": result.requests,
         }
-        changed = bool(granted or readback.removed_groups or before.active != after.active)
-        return AccessOutcome(readback=readback, revoked=sorted(scope - desired), changed=changed, evidence=evidence)
+        return AccessOutcome(
+            readback=readback,
+            granted=sorted(mine.groups),  # every group this engagement grants, even if another did first
+            revoked=sorted(mine.scope - mine.groups),
+            changed=bool(readback.granted_groups or readback.removed_groups or result.operations),
+            evidence=evidence,
+            problem=applied.problem or result.problem,
+        )
 
     async def _record(self, engagement_id: str, entry: LedgerEffect) -> None:
         await self._store.record_access_change(
@@ -308,12 +250,36 @@ class EngagementActivities:
                 {
                     "engineer": entry.email,
                     "reason": entry.reason,
-                    "granted": entry.granted,
+                    "granted": entry.granted_now,
                     "revoked": entry.removed,
                     "identity_active": entry.identity_active,
                     "evidence": entry.evidence,
                 },
             )
+
+    async def _alert_without_waiting(
+        self, request: AccessRequest, readback: EngineerAccessReadBack, problem: str | None
+    ) -> None:
+        """Name what could not be proven; the IAM calls are done, and the alert store may be down."""
+        if not readback.membership_verified:
+            kind, message = "iam_unverified", f"the IAM cannot show {request.email}'s group membership"
+        else:
+            kind, message = (
+                "shared_lookup_failed",
+                (f"{request.email}'s access was taken away without knowing what other engagements grant: re-check"),
+            )
+        try:
+            async with asyncio.timeout(ALERT_TIMEOUT_SECONDS):
+                await self._alerts.raise_alert(
+                    engagement_id=request.engagement_id,
+                    alert_key=_event_key(f"/{kind}/{request.engagement_id}/{request.email}"),
+                    at=request.at,
+                    kind=kind,
+                    message=f"{message} ({request.reason}): {problem}",
+                    details={"engineer": request.email, "iam": request.iam.scim_base_url, "groups": readback.groups},
+                )
+        except Exception as error:  # the read-back carries the same facts for the workflow
+            activity.logger.error("could not raise the %s alert for %s: %r", kind, request.email, error)
 
     @activity.defn(name="raise_alert")
     async def raise_alert(self, alert: AlertInput) -> None:

@@ -187,3 +187,19 @@ email_events = Table(
     Column("followed_up_at", DateTime(timezone=True)),
     Column("follow_up", Text),
 )
+
+# ---------------------------------------------------------------- shared identities (migration 0004)
+# What each engagement currently grants one identity in one IAM. Two engagements of one client may
+# staff the same engineer: the IAM must hold the union, and an engagement takes away only what no
+# other live engagement grants. Rows are per engagement; an ended engagement's row grants nothing.
+
+identity_grants = Table(
+    "identity_grants",
+    metadata,
+    Column("iam_url", Text, primary_key=True),
+    Column("user_name_lower", String(320), primary_key=True),
+    Column("engagement_id", String(80), primary_key=True),
+    Column("groups", JSONB, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

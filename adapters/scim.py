@@ -1,7 +1,10 @@
-"""The client's IAM over SCIM 2.0 (RFC 7643/7644), through scim2-client.
+"""The client's IAM over SCIM 2.0 (RFC 7643/7644).
 
-Idempotent by construction: creating a user that exists adopts it (409), removing what is already
-gone counts as done (404), and every change is read back from the server before it is believed.
+Idempotent by construction, and tolerant of the ways real servers differ: a user is looked up
+before it is created and adopted on any 409; userName is matched exactly but without regard to
+case (RFC 7643 makes it case-insensitive); a member is removed by path filter or by value,
+whichever the server takes (remembered per client); group ids are resolved without reading
+members; membership is observed through filters or the user's ``groups`` (``scim_membership``).
 """
 
 from __future__ import annotations
@@ -11,24 +14,44 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-import httpx2
-from scim2_client.engines.httpx2 import AsyncSCIMClient
-from scim2_models import (
-    Email,
-    Group,
-    NotFoundException,
-    PatchOp,
-    PatchOperation,
-    SearchRequest,
-    UniquenessException,
-    User,
+from scim2_models import Context, Email, User
+
+from adapters.scim_http import (
+    Endpoints,
+    ScimConflict,
+    ScimError,
+    ScimHttp,
+    ScimNotFound,
+    ScimRefused,
+)
+from adapters.scim_membership import (
+    MembershipCapability,
+    MembershipSetting,
+    MembershipView,
+    quote,
+    read_memberships,
 )
 
 T = TypeVar("T")
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+RemovalForm = Literal["path_filter", "value"]
+Dialect = Literal["rfc7644", "entra"]
 
 
 class GroupNotFound(LookupError):
     """The policy names a group that the client's IAM does not have."""
+
+
+class UserNameConflict(ScimRefused):
+    """The server says the userName is taken (409) but no lookup finds that identity."""
+
+
+@dataclass(frozen=True)
+class ScimUser:
+    id: str
+    user_name: str
+    active: bool
 
 
 @dataclass(frozen=True)
@@ -37,22 +60,21 @@ class IdentityReadBack:
     exists: bool
     active: bool
     groups: frozenset[str]
+    verified: bool = True
+    """False when the server could not show membership: ``groups`` is then what it was told, unproven."""
+    method: str = ""
+    problem: str | None = None
+
+
+def _patch(*operations: dict[str, Any]) -> dict[str, Any]:
+    return {"schemas": [PATCH_OP], "Operations": list(operations)}
 
 
 def _id_of(resource: object) -> str:
-    """The server-assigned id (scim2-models builds resource classes at discovery: no isinstance)."""
-    identifier = getattr(resource, "id", None)
+    identifier = resource.get("id") if isinstance(resource, dict) else None
     if not identifier:
-        raise ValueError(f"the SCIM server answered without a resource id: {resource!r}")
+        raise ScimRefused(f"the SCIM server answered without a resource id: {str(resource)[:200]}")
     return str(identifier)
-
-
-def _resources(result: object) -> list[Any]:
-    return list(getattr(result, "resources", None) or [])
-
-
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 @dataclass
@@ -62,182 +84,250 @@ class ScimDirectory:
     base_url: str
     token: str | None = None
     timeout_seconds: float = 10.0
-    dialect: Literal["rfc7644", "entra"] = "rfc7644"
-    """How a member is removed: RFC 7644 path filter, or Entra's remove-with-value."""
-    _http: httpx2.AsyncClient | None = field(default=None, init=False, repr=False)
-    _scim: AsyncSCIMClient | None = field(default=None, init=False, repr=False)
+    dialect: Dialect = "rfc7644"
+    """The member-removal form tried first: RFC 7644 path filter, or Entra's remove-with-value."""
+    allow_core_fallback: bool = True
+    """Whether missing or malformed discovery falls back to RFC 7643's core User and Group."""
+    membership: MembershipSetting = "auto"
+    http: ScimHttp = field(init=False, repr=False)
+    capability: MembershipCapability = field(init=False, repr=False)
+    removal_forms: list[RemovalForm] = field(init=False, repr=False)
+    """The removal forms in the order they are tried; a form the server refuses moves to the back."""
+    activation_by_value: bool = field(default=False, init=False, repr=False)
+    _endpoints: Endpoints | None = field(default=None, init=False, repr=False)
     _groups: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
-    async def _client(self) -> AsyncSCIMClient:
+    def __post_init__(self) -> None:
+        self.http = ScimHttp(self.base_url, self.token, self.timeout_seconds)
+        self.capability = MembershipCapability(self.membership)
+        self.removal_forms = ["value", "path_filter"] if self.dialect == "entra" else ["path_filter", "value"]
+
+    @property
+    def request_count(self) -> int:
+        return sum(self.http.counts.values())
+
+    async def endpoints(self) -> Endpoints:
         async with self._lock:
-            if self._scim is None:
-                headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-                self._http = httpx2.AsyncClient(
-                    base_url=self.base_url.rstrip("/"), headers=headers, timeout=self.timeout_seconds
-                )
-                scim = AsyncSCIMClient(self._http)
-                try:
-                    await scim.discover()
-                except BaseException:
-                    await self._http.aclose()
-                    self._http = None
-                    raise
-                self._scim = scim
-            return self._scim
+            if self._endpoints is None:
+                self._endpoints = await self.http.discover(self.allow_core_fallback)
+            return self._endpoints
+
+    async def users_path(self) -> str:
+        return (await self.endpoints()).users
+
+    async def groups_path(self) -> str:
+        return (await self.endpoints()).groups
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-        self._http = None
-        self._scim = None
+        await self.http.close()
 
     # ----------------------------------------------------------------- users
 
-    async def find_user(self, user_name: str) -> Any | None:
-        """The user resource with this userName (a class scim2-models builds at discovery), or None."""
-        scim = await self._client()
-        result = await scim.query(User, query_parameters=SearchRequest(filter=f"userName eq {_quote(user_name)}"))
-        return next(iter(_resources(result)), None)
+    async def find_user(self, user_name: str, *, by_listing: bool = False) -> ScimUser | None:
+        """The identity whose userName is this one, ignoring case; never a non-matching result.
+
+        ``by_listing`` reads every userName instead of filtering: the last resort after a 409 on a
+        server whose filter compares case-sensitively (RFC 7643 says it must not)."""
+        query = {"attributes": "userName,active"} if by_listing else {"filter": f"userName eq {quote(user_name)}"}
+        found = await self.http.list_all(await self.users_path(), query)
+        matching = [u for u in found if str(u.get("userName", "")).casefold() == user_name.casefold()]
+        matching.sort(key=lambda u: u.get("userName") != user_name)  # the exact spelling first, if two
+        if not matching:
+            return None
+        user = matching[0]
+        return ScimUser(_id_of(user), str(user["userName"]), user.get("active", True) is not False)
 
     async def ensure_user(self, *, user_name: str, display_name: str, email: str) -> tuple[str, bool]:
-        """Create the identity, or adopt the one that already exists; returns its id and whether it was new."""
-        scim = await self._client()
+        """The identity's id, created only when no identity has this userName; whether it was created."""
+        existing = await self.find_user(user_name)
+        if existing is not None:
+            return existing.id, False
+        payload = User(
+            user_name=user_name,
+            display_name=display_name,
+            active=True,
+            emails=[Email(value=email, primary=True, type="work")],
+        ).model_dump(scim_ctx=Context.RESOURCE_CREATION_REQUEST)
         try:
-            created: Any = await scim.create(
-                User(
-                    user_name=user_name,
-                    display_name=display_name,
-                    active=True,
-                    emails=[Email(value=email, primary=True, type="work")],
-                )
-            )
-            return _id_of(created), True
-        except UniquenessException:
-            existing = await self.find_user(user_name)
+            created = await self.http.request("POST", await self.users_path(), json=payload)
+        except ScimConflict as conflict:  # any 409, with or without scimType: someone created it meanwhile
+            existing = await self.find_user(user_name) or await self.find_user(user_name, by_listing=True)
             if existing is None:
-                raise
-            return _id_of(existing), False
+                raise UserNameConflict(
+                    f"the IAM at {self.base_url} refuses to create {user_name} ({conflict}) "
+                    "but no identity with that userName can be found",
+                    status=409,
+                ) from None
+            return existing.id, False
+        return _id_of(created), True
 
     async def set_active(self, user_id: str, active: bool) -> None:
-        scim = await self._client()
-        patch = PatchOp[User[Any]](operations=[PatchOperation[User[Any]](op="replace", path="active", value=active)])
-        await scim.modify(User, user_id, patch)
+        path = f"{await self.users_path()}/{user_id}"
+        if not self.activation_by_value:
+            try:
+                await self.http.request(
+                    "PATCH", path, json=_patch({"op": "replace", "path": "active", "value": active})
+                )
+                return
+            except ScimRefused as error:
+                if error.status not in (400, 501):
+                    raise
+                self.activation_by_value = True  # the form without a path (as some IdPs send it)
+        await self.http.request("PATCH", path, json=_patch({"op": "replace", "value": {"active": active}}))
 
     async def delete_user(self, user_id: str) -> Literal["deleted", "already_absent"]:
-        scim = await self._client()
         try:
-            await scim.delete(User, user_id)
-        except NotFoundException:
+            await self.http.request("DELETE", f"{await self.users_path()}/{user_id}")
+        except ScimNotFound:
             return "already_absent"  # already gone: that is what we wanted
         return "deleted"
 
     # ----------------------------------------------------------------- groups
 
+    def group_name_of(self, group_id: str) -> str | None:
+        return next((name for name, known in self._groups.items() if known == group_id), None)
+
     async def group_id(self, display_name: str) -> str:
+        """The group's id, by a filter that returns no members, else by listing names (cached)."""
         if display_name in self._groups:
             return self._groups[display_name]
-        scim = await self._client()
-        result = await scim.query(
-            Group, query_parameters=SearchRequest(filter=f"displayName eq {_quote(display_name)}")
-        )
-        group = next(iter(_resources(result)), None)
-        if group is None:
-            raise GroupNotFound(f"group {display_name!r} does not exist in the client's IAM at {self.base_url}")
-        self._groups[display_name] = _id_of(group)
+        groups = await self.groups_path()
+        names = {"attributes": "id,displayName"}  # never the members
+        found = await self.http.list_all(groups, {"filter": f"displayName eq {quote(display_name)}", **names})
+        match = next((g for g in found if g.get("displayName") == display_name), None)
+        if match is None:  # a server that cannot filter groups answers with nothing: list the names
+            for group in await self.http.list_all(groups, names):
+                if group.get("displayName"):
+                    self._groups.setdefault(str(group["displayName"]), _id_of(group))
+            if display_name not in self._groups:
+                raise GroupNotFound(f"group {display_name!r} does not exist in the client's IAM at {self.base_url}")
+            return self._groups[display_name]
+        self._groups[display_name] = _id_of(match)
         return self._groups[display_name]
 
     async def create_group(self, display_name: str) -> str:
         """Create a group (the client's IAM owner does this; the engagement never does)."""
-        scim = await self._client()
-        group = await scim.create(Group(display_name=display_name))
-        self._groups[display_name] = _id_of(group)
+        body = {"schemas": [GROUP_SCHEMA], "displayName": display_name}
+        created = await self.http.request("POST", await self.groups_path(), json=body)
+        self._groups[display_name] = _id_of(created)
         return self._groups[display_name]
+
+    async def delete_group(self, display_name: str) -> None:
+        """Delete a group (the client's IAM owner does this; tests play that part)."""
+        await self.http.request("DELETE", f"{await self.groups_path()}/{await self.group_id(display_name)}")
+        self._groups.pop(display_name, None)
 
     async def _on_group(self, group_name: str, call: Callable[[str], Awaitable[T]]) -> T:
         """Call with the group's id. The ids are cached for the worker's life, so a 404 may only mean
         that the client's IAM owner recreated the group: look its name up again, once."""
         try:
             return await call(await self.group_id(group_name))
-        except NotFoundException:
+        except ScimNotFound:
             self._groups.pop(group_name, None)
             return await call(await self.group_id(group_name))
 
-    async def _group(self, group_name: str) -> Any:
-        scim = await self._client()
-        return await self._on_group(group_name, lambda group_id: scim.query(Group, group_id))
-
-    async def members(self, group_name: str) -> set[str]:
-        group = await self._group(group_name)
-        return {m.value for m in getattr(group, "members", None) or [] if m.value}
-
-    async def member_count(self, group_name: str) -> int:
-        """How many member entries the group lists (a duplicate membership would count twice)."""
-        return len(getattr(await self._group(group_name), "members", None) or [])
-
     async def add_member(self, group_name: str, user_id: str) -> None:
-        scim = await self._client()
-        patch = PatchOp[Group](operations=[PatchOperation[Group](op="add", path="members", value=[{"value": user_id}])])
-        await self._on_group(group_name, lambda group_id: scim.modify(Group, group_id, patch))
+        patch = _patch({"op": "add", "path": "members", "value": [{"value": user_id}]})
+        path = await self.groups_path()
+        try:
+            await self._on_group(group_name, lambda gid: self.http.request("PATCH", f"{path}/{gid}", json=patch))
+        except ScimConflict:
+            pass  # some servers answer 409 to a member that is already there; the read-back decides
 
     async def remove_member(self, group_name: str, user_id: str) -> Literal["removed", "already_absent"]:
-        scim = await self._client()
-        if self.dialect == "entra":
-            # Entra ID sends (and expects) the member to remove as the operation's value, which
-            # RFC 7644 does not allow: the payload is sent as is, unchecked by the client.
-            entra_patch = {
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                "Operations": [{"op": "remove", "path": "members", "value": [{"value": user_id}]}],
-            }
+        """Remove by the form this server takes; a form it refuses (400/501) is not tried first again."""
+        path = await self.groups_path()
+        forms: dict[RemovalForm, dict[str, Any]] = {
+            "path_filter": _patch({"op": "remove", "path": f"members[value eq {quote(user_id)}]"}),
+            "value": _patch({"op": "remove", "path": "members", "value": [{"value": user_id}]}),
+        }
+        refusals: list[str] = []
 
-            def remove(group_id: str) -> Awaitable[Any]:
-                return scim.modify(Group, group_id, entra_patch, check_request_payload=False)
-        else:
-            patch = PatchOp[Group](
-                operations=[PatchOperation[Group](op="remove", path=f"members[value eq {_quote(user_id)}]")]
-            )
+        def send(body: dict[str, Any]) -> Callable[[str], Awaitable[Any]]:
+            return lambda group_id: self.http.request("PATCH", f"{path}/{group_id}", json=body)
 
-            def remove(group_id: str) -> Awaitable[Any]:
-                return scim.modify(Group, group_id, patch)
+        for form in list(self.removal_forms):
+            try:
+                await self._on_group(group_name, send(forms[form]))
+            except (ScimNotFound, GroupNotFound):
+                return "already_absent"  # the membership, or the whole group, is already gone
+            except ScimRefused as error:
+                if error.status not in (400, 501):
+                    raise
+                refusals.append(f"{form}: {error}")
+                self.prefer_removal(other_than=form)
+                continue
+            return "removed"
+        raise ScimRefused(
+            f"the IAM at {self.base_url} refuses every member-removal form: " + "; ".join(refusals), status=400
+        )
 
-        try:
-            await self._on_group(group_name, remove)
-        except (NotFoundException, GroupNotFound):
-            return "already_absent"  # the membership, or the whole group, is already gone
-        return "removed"
+    def prefer_removal(self, *, other_than: RemovalForm) -> None:
+        """Try the other removal form first from now on (refused, or accepted without effect)."""
+        self.removal_forms.sort(key=lambda form: form == other_than)
 
     # ----------------------------------------------------------------- read-back
+
+    async def memberships(self, user_id: str, scope: frozenset[str]) -> MembershipView:
+        return await read_memberships(self, self.capability, user_id, scope)
 
     async def read_identity(self, user_name: str, groups_in_scope: frozenset[str]) -> IdentityReadBack:
         """What the IAM holds for this person, within the groups the engagement's policy manages."""
         user = await self.find_user(user_name)
         if user is None:
             return IdentityReadBack(user_id=None, exists=False, active=False, groups=frozenset())
-        member_of = {name for name in sorted(groups_in_scope) if user.id in await self.members(name)}
-        return IdentityReadBack(user_id=user.id, exists=True, active=bool(user.active), groups=frozenset(member_of))
+        seen = await self.memberships(user.id, groups_in_scope)
+        return IdentityReadBack(user.id, True, user.active, seen.groups, seen.verified, seen.method, seen.problem)
+
+    # ----------------------------------------------------------------- the IAM owner's views (tests, demo)
+
+    async def members(self, group_name: str) -> set[str]:
+        """Every member id, from the whole group: the IAM owner's view, never used to converge."""
+        return {str(m["value"]) for m in await self._member_entries(group_name) if m.get("value")}
+
+    async def member_count(self, group_name: str) -> int:
+        """How many member entries the group lists (a duplicate membership would count twice)."""
+        return len(await self._member_entries(group_name))
+
+    async def _member_entries(self, group_name: str) -> list[dict[str, Any]]:
+        path = await self.groups_path()
+        group = await self._on_group(group_name, lambda gid: self.http.request("GET", f"{path}/{gid}"))
+        return [m for m in (group or {}).get("members") or [] if isinstance(m, dict)]
 
 
 class DirectoryPool:
-    """One directory per (base URL, token), kept for the worker's life; tokens come from settings."""
+    """One directory per client IAM settings, kept for the worker's life; tokens come from settings."""
 
     def __init__(self, tokens: dict[str, str], timeout_seconds: float = 10.0) -> None:
         self._tokens = tokens
         self._timeout = timeout_seconds
-        self._directories: dict[tuple[str, str | None, str], ScimDirectory] = {}
+        self._directories: dict[tuple[str, str | None, Dialect, bool, MembershipSetting], ScimDirectory] = {}
 
     def directory(
-        self, base_url: str, token_ref: str | None, dialect: Literal["rfc7644", "entra"] = "rfc7644"
+        self,
+        base_url: str,
+        token_ref: str | None,
+        dialect: Dialect = "rfc7644",
+        *,
+        allow_core_fallback: bool = True,
+        membership: MembershipSetting = "auto",
     ) -> ScimDirectory:
         token = None
         if token_ref is not None:
             if token_ref not in self._tokens:
                 raise KeyError(f"no SCIM token named {token_ref!r} in the worker's settings")
             token = self._tokens[token_ref]
-        key = (base_url, token, dialect)
+        key = (base_url, token, dialect, allow_core_fallback, membership)
         if key not in self._directories:
-            self._directories[key] = ScimDirectory(base_url, token, self._timeout, dialect)
+            self._directories[key] = ScimDirectory(
+                base_url, token, self._timeout, dialect, allow_core_fallback=allow_core_fallback, membership=membership
+            )
         return self._directories[key]
 
     async def close(self) -> None:
         for directory in self._directories.values():
             await directory.close()
+
+
+__all__ = ["DirectoryPool", "GroupNotFound", "IdentityReadBack", "ScimDirectory", "ScimError", "ScimUser"]

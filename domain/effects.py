@@ -70,6 +70,9 @@ class LedgerEffect(Model):
     reason: str
     at: datetime
     granted: list[str]
+    """Every group this engagement grants the identity (the ledger's open grants)."""
+    granted_now: list[str] = Field(default_factory=list)
+    """Memberships this change added."""
     revoked: list[str]
     """Every group of the policy's scope the identity must not hold (the ledger closes their grants)."""
     removed: list[str]

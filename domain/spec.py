@@ -123,7 +123,15 @@ class IamEndpoint(Strict):
     deprovision: Literal["deactivate", "delete"] = "deactivate"
     """What happens to an identity at the end: ``active=false`` (the Okta/Entra default) or deletion."""
     dialect: Literal["rfc7644", "entra"] = "rfc7644"
-    """How a group member is removed: an RFC 7644 path filter, or Entra's remove-with-value form."""
+    """The member-removal form tried first: an RFC 7644 path filter, or Entra's remove-with-value form
+    (the other is tried when the server refuses it, and remembered)."""
+    discovery: Literal["core_fallback", "required"] = "core_fallback"
+    """Missing or malformed SCIM discovery: fall back to RFC 7643's core User and Group, or refuse."""
+    membership: Literal[
+        "auto", "group_filter", "user_groups", "id_and_member_filter", "id_and_members_eq", "unobservable"
+    ] = "auto"
+    """How group membership is observed: probed (``auto``), or one way named; ``unobservable`` for an IAM
+    that never shows it (every grant and revocation is then reported unverified)."""
 
 
 class Agreement(Strict):

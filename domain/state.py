@@ -112,6 +112,17 @@ class EngineerAccessReadBack(Model):
     """Added by this step (missing before it)."""
     removed_groups: list[str] = Field(default_factory=list)
     """Removed by this step (held before it)."""
+    membership_verified: bool = True
+    """False when the IAM could not show group membership: ``groups`` is then what the IAM accepted,
+    never proven; an admin must check by hand (``unverified_reason`` says why)."""
+    unverified_reason: str | None = None
+    held_for_other_engagements: list[str] = Field(default_factory=list)
+    """Groups in this engagement's scope the IAM keeps because another live engagement grants them."""
+    active_for_other_engagements: bool = False
+    """The identity stays active because another live engagement needs it."""
+    shared_lookup_failed: bool = False
+    """The database could not say what other engagements grant: this engagement's access was taken away
+    fully anyway; re-check later (another engagement's grants may need restoring)."""
 
 
 class RevocationEvidence(Model):

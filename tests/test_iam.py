@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from scim2_models import Group
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.engagement import AccessRequest, EngagementActivities
+from activities.engagement import EngagementActivities
+from activities.payloads import AccessRequest
 from adapters.alerts import AlertStore
 from adapters.db import EngagementStore
 from adapters.scim import DirectoryPool, ScimDirectory
@@ -214,22 +215,23 @@ async def test_entra_dialect_grant_and_revoke(
     await entra.close()
 
 
-async def test_the_dialects_differ_on_the_wire(scim_server: ScimServer, entra_server: int) -> None:
-    """A strict RFC 7644 server refuses Entra's remove-with-value; the Entra server accepts it."""
+async def test_the_dialects_differ_on_the_wire_and_a_refused_form_falls_back(
+    scim_server: ScimServer, entra_server: int
+) -> None:
+    """A strict RFC 7644 server refuses Entra's remove-with-value (400): the adapter removes by path
+    filter instead and tries that first from then on; the Entra server takes the value form."""
     for base, accepted in ((scim_server.tenant_url("dialect"), False), (f"http://127.0.0.1:{entra_server}/d", True)):
         admin = ScimDirectory(base)
         entra = ScimDirectory(base, dialect="entra")
         await admin.create_group("g")
         user_id, _ = await admin.ensure_user(user_name="x@firm.example", display_name="X", email="x@firm.example")
-        await admin.add_member("g", user_id)
-        if accepted:
+        for _ in range(2):
+            await admin.add_member("g", user_id)
             assert await entra.remove_member("g", user_id) == "removed"
             assert await admin.members("g") == set()
-        else:
-            with pytest.raises(Exception, match="value"):
-                await entra.remove_member("g", user_id)
-            assert await admin.members("g") == {user_id}
-            assert await admin.remove_member("g", user_id) == "removed"
+        assert entra.removal_forms[0] == ("value" if accepted else "path_filter")
+        refused = entra.http.counts["PATCH Groups/{id}"] - 2
+        assert refused == (0 if accepted else 1)  # the refused form was tried once, not on every removal
         await admin.close()
         await entra.close()
 
@@ -322,22 +324,50 @@ async def test_a_group_recreated_in_the_iam_is_found_again(tenant: ScimDirectory
     old_id = await tenant.create_group("ticketing")
     await tenant.add_member("ticketing", user_id)
     owner = ScimDirectory(tenant.base_url)  # the IAM owner, with a client of their own
-    scim = await owner._client()
-    await scim.delete(Group, old_id)
+    await owner.delete_group("ticketing")
     new_id = await owner.create_group("ticketing")
     assert new_id != old_id
 
     await tenant.add_member("ticketing", user_id)  # the stale id 404s; the name is looked up again
     assert await owner.members("ticketing") == {user_id}
 
-    await scim.delete(Group, new_id)  # recreated once more, and the member put back by hand
+    await owner.delete_group("ticketing")  # recreated once more, and the member put back by hand
     await owner.create_group("ticketing")
     await owner.add_member("ticketing", user_id)
     # A removal through the stale id must not report "already absent" while the member is there.
     assert await tenant.remove_member("ticketing", user_id) == "removed"
     assert await owner.members("ticketing") == set()
 
-    await scim.delete(Group, await owner.group_id("ticketing"))
+    await owner.delete_group("ticketing")
     assert await tenant.remove_member("ticketing", user_id) == "already_absent"  # the group is gone
     await owner.close()
     await tenant.close()
+
+
+async def test_a_refusal_that_retrying_cannot_fix_fails_at_once_typed_and_named(
+    store: EngagementStore, token_server: ScimServer
+) -> None:
+    """A 4xx that the same request can never turn into a success is not retried silently forever:
+    the activity fails as non-retryable, with a type and message the workflow can alert on."""
+    activities = EngagementActivities(store, DirectoryPool({"globex": "a-revoked-token"}), AlertStore(store.engine))
+    request = AccessRequest(
+        engagement_id=f"engagement-refused-{uuid.uuid4().hex[:8]}",
+        iam=IamEndpoint(scim_base_url=token_server.tenant_url("globex"), token_ref="globex"),
+        email=CAROL,
+        display_name="Carol Analyst",
+        active=True,
+        groups=["ticketing"],
+        scope=ALL_GROUPS,
+        expected_groups=[],
+        actor="test",
+        reason="onboarding",
+        at=datetime.now(UTC),
+    )
+    with pytest.raises(ApplicationError) as refused:
+        await ActivityEnvironment().run(activities.converge_access, request)
+    assert refused.value.non_retryable and refused.value.type == "ScimRefused"
+    assert "401" in refused.value.message and CAROL in refused.value.message
+    # Runs started before the IAM lane cannot hear of a refusal: for them it stays retryable, as it was.
+    with pytest.raises(ApplicationError) as retried:
+        await ActivityEnvironment().run(activities.apply_access, request)
+    assert not retried.value.non_retryable and retried.value.type == "ScimRefused"

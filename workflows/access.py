@@ -7,10 +7,12 @@ import asyncio
 from collections.abc import Callable
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.engagement import AccessOutcome, AccessRequest, AlertInput, EngagementActivities, ledger_entry
+    from activities.engagement import EngagementActivities
+    from activities.payloads import AccessOutcome, AccessRequest, AlertInput, ledger_entry
     from domain.access import AccessPlan, checks_for, is_in_step, managed_groups
     from domain.decisions import lifecycle as rules
     from domain.decisions.change import SYSTEM, Change
@@ -19,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.vocabulary import ACCESS_PHASES, CheckStatus
     from workflows.background_check import BackgroundCheckWorkflow
     from workflows.effects import IAM, STORAGE
+    from workflows.lanes import last_error
 
 
 class AccessLane:
@@ -83,6 +86,8 @@ class AccessLane:
             active=plan.active,
             groups=sorted(plan.groups),
             scope=sorted(managed_groups(self._spec.roles)),
+            expected_groups=sorted(engineer.groups),
+            expected_active=engineer.identity_active,
             actor=actor,
             reason=reason,
             at=workflow.now(),
@@ -119,26 +124,48 @@ class AccessLane:
         self, engineer: EngineerState, request: AccessRequest, revoking: bool
     ) -> EngineerAccessReadBack:
         """The IAM change and its read-back, then (queued) the ledger and audit rows that record it."""
-        applying = asyncio.create_task(
-            workflow.execute_activity_method(EngagementActivities.converge_access, request, **IAM)
-        )
-        try:
-            await workflow.wait_condition(applying.done, timeout=self._spec.revocation_alert_after)
-        except TimeoutError:  # still retrying: an admin hears of it once, and it goes on
-            what = "revocation" if revoking else "change"
+        alerted = False
+        while True:
+            applying = asyncio.create_task(
+                workflow.execute_activity_method(EngagementActivities.converge_access, request, **IAM)
+            )
+            try:
+                await workflow.wait_condition(applying.done, timeout=self._spec.revocation_alert_after)
+            except TimeoutError:  # still retrying: an admin hears of it once, and it goes on
+                if not alerted:
+                    self._alert_unconfirmed(engineer, request, revoking, "still retrying")
+                    alerted = True
+            try:
+                outcome: AccessOutcome = await applying
+                break
+            except ActivityError as error:  # the IAM refuses for good (a revoked token, a bad policy)
+                if not alerted:
+                    self._alert_unconfirmed(engineer, request, revoking, f"refused: {last_error(error)}")
+                    alerted = True
+                await workflow.sleep(self._spec.revocation_alert_after)  # a person must act; try again
+        readback = outcome.readback
+        if not readback.membership_verified or readback.shared_lookup_failed:
             self._change().alert(
-                "revocation_unconfirmed" if revoking else "access_unconfirmed",
-                f"the IAM has not confirmed the {what} of an engineer's access ({request.reason}) after "
-                f"{self._spec.revocation_alert_after}; still retrying",
+                "iam_unverified" if not readback.membership_verified else "shared_lookup_failed",
+                f"the IAM change ({request.reason}) cannot be proven: {outcome.problem or 'no reason given'}",
                 engineer=engineer.email,
-                reason=request.reason,
                 iam=self._spec.iam.scim_base_url,
             )
-        outcome: AccessOutcome = await applying
         change = self._change()
         change.queue(ledger_entry(request, outcome))
         rules.access_applied(change, engineer, outcome.readback, request.actor, request.reason)
         return outcome.readback
+
+    def _alert_unconfirmed(self, engineer: EngineerState, request: AccessRequest, revoking: bool, how: str) -> None:
+        what = "revocation" if revoking else "change"
+        self._change().alert(
+            "revocation_unconfirmed" if revoking else "access_unconfirmed",
+            f"the IAM has not confirmed the {what} of an engineer's access ({request.reason}) after "
+            f"{self._spec.revocation_alert_after}; {how}",
+            engineer=engineer.email,
+            reason=request.reason,
+            iam=self._spec.iam.scim_base_url,
+        )
 
     async def wind_down(self, *, actor: str, reason: str) -> list[EngineerAccessReadBack]:
         """Cancel running checks and apply the (empty) plan to every identity; return the read-backs."""

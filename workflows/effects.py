@@ -11,10 +11,10 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities, EmailRequest
-    from activities.engagement import (
+    from activities.engagement import EngagementActivities
+    from activities.payloads import (
         AuditInput,
         DocumentInput,
-        EngagementActivities,
         EngineerRecord,
         LedgerRecord,
         PhaseChange,

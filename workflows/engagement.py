@@ -16,7 +16,8 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.engagement import EngagementActivities, RecordEngagementInput
+    from activities.engagement import EngagementActivities
+    from activities.payloads import RecordEngagementInput
     from domain import email_builders
     from domain.commands import (
         Ack,

@@ -16,7 +16,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.engagement import AlertInput, EngagementActivities
+    from activities.engagement import EngagementActivities
+    from activities.payloads import AlertInput
     from domain.decisions.change import Change
     from domain.effects import Effect, ParkedEffect, describe
     from domain.spec import EngagementSpec

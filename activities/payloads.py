@@ -1,0 +1,135 @@
+"""What the engagement's activities take and give back: they cross the Temporal boundary, so they
+stay backward compatible (add fields with defaults, never rename one)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from domain.effects import LedgerEffect
+from domain.spec import EngagementSpec, IamEndpoint
+from domain.state import DocumentRecord, EngineerAccessReadBack, EngineerState, HandoverSession, Question
+from domain.vocabulary import Phase
+
+
+class RecordEngagementInput(BaseModel):
+    engagement_id: str
+    spec: EngagementSpec
+    at: datetime
+
+
+class PhaseChange(BaseModel):
+    engagement_id: str
+    phase: Phase
+    at: datetime
+    actor: str
+    reason: str
+    nda_signed_at: datetime | None = None
+    notice_given_at: datetime | None = None
+    end_date: datetime | None = None
+    closed_at: datetime | None = None
+
+
+class AuditInput(BaseModel):
+    engagement_id: str
+    at: datetime
+    actor: str
+    action: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class AlertInput(BaseModel):
+    engagement_id: str
+    at: datetime
+    kind: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class EngineerRecord(BaseModel):
+    engagement_id: str
+    engineer: EngineerState
+    at: datetime
+    actor: str
+    action: str
+
+
+class AccessRequest(BaseModel):
+    engagement_id: str
+    iam: IamEndpoint
+    email: str
+    display_name: str
+    active: bool
+    """Whether the identity should be active."""
+    groups: list[str]
+    """Exactly the groups the identity should belong to, within ``scope``."""
+    scope: list[str]
+    """Every group the engagement's policy manages: memberships outside the plan are removed."""
+    expected_groups: list[str] | None = None
+    """The groups the last read-back showed (within scope): the "before", so that a convergence that
+    changes nothing costs a few SCIM requests whatever the group sizes. None: read it from the IAM."""
+    expected_active: bool | None = None
+    """Whether the last read-back showed the identity active (None: unknown)."""
+    actor: str
+    reason: str
+    at: datetime
+
+
+class AccessOutcome(BaseModel):
+    readback: EngineerAccessReadBack
+    granted: list[str]
+    """Every group this engagement grants the identity (the ledger's open grants)."""
+    revoked: list[str]
+    """Every group of the scope outside the plan: the ledger closes any grant of them."""
+    changed: bool
+    evidence: dict[str, Any]
+    """Each SCIM operation with its outcome, and what the IAM read back (for the ledger)."""
+    problem: str | None = None
+    """Why membership could not be proven or shared grants not read, when that happened."""
+
+
+def ledger_entry(request: AccessRequest, outcome: AccessOutcome) -> LedgerEffect:
+    """What the ledger and audit log keep of one confirmed convergence."""
+    readback = outcome.readback
+    return LedgerEffect(
+        email=request.email,
+        actor=request.actor,
+        reason=request.reason,
+        at=request.at,
+        granted=outcome.granted,
+        granted_now=readback.granted_groups,
+        revoked=outcome.revoked,
+        removed=readback.removed_groups,
+        identity_active=readback.identity_active,
+        changed=outcome.changed,
+        evidence=outcome.evidence,
+    )
+
+
+class LedgerRecord(BaseModel):
+    engagement_id: str
+    entry: LedgerEffect
+
+
+class DocumentInput(BaseModel):
+    engagement_id: str
+    record: DocumentRecord
+
+
+class SessionInput(BaseModel):
+    engagement_id: str
+    session: HandoverSession
+    actor: str
+    at: datetime
+
+
+class QuestionInput(BaseModel):
+    engagement_id: str
+    question: Question
+    actor: str
+    at: datetime
+
+
+ALERT_TIMEOUT_SECONDS = 2.0
