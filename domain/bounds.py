@@ -186,7 +186,7 @@ IDENTIFIER_LENGTH = 40
 # (they make text read differently from what it is), and lone surrogates (not text: no UTF-8).
 _FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _FORBIDDEN_MULTILINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_ADDRESS_SYNTAX = re.compile(r'[<>,;:"@\\]')
+_ADDRESS_SYNTAX = re.compile(r'[<>()\[\],;:"@\\]')
 """In a display name these could end the name and start another recipient (``Eve <eve@x>, Sam``)."""
 
 
@@ -244,9 +244,9 @@ class Text:
         if self.display_name and (syntax := _ADDRESS_SYNTAX.search(value)):
             raise _refuse(
                 "display_name_syntax",
-                'must not contain {char!r}: a name may not hold any of < > , ; : " @ \\ '
+                'must not contain {char}: a name may not hold any of < > ( ) [ ] , ; : " @ \\ '
                 "(they could add a recipient to an email)",
-                char=syntax.group(),
+                char=repr(syntax.group()),
             )
         return value
 
