@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from domain.spec import EngagementSpec, SpecError, load_spec, parse_spec
@@ -219,3 +224,106 @@ def test_the_sample_spec_is_valid_for_the_demo_only() -> None:
     assert spec.notice_period < timedelta(minutes=5)  # the demo shows every phase in minutes
     with pytest.raises(SpecError, match=r"notice_period: must be at least P1D .*ALLOW_SHORT_DURATIONS"):
         load_spec(SAMPLE)
+
+
+# ---------------------------------------------------------------- reading a spec file within limits
+
+
+def _written(tmp_path: Path, content: bytes | str) -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return path
+
+
+def test_a_spec_file_over_one_mebibyte_is_refused_unread(tmp_path: Path) -> None:
+    path = _written(tmp_path, b"# padding\n" * 120_000)
+    with pytest.raises(SpecError, match=r"spec.yaml is larger than 1024 KiB"):
+        load_spec(path)
+
+
+def test_a_spec_file_that_is_not_utf8_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path = _written(tmp_path, yaml.safe_dump(spec_data()).encode("utf-8").replace(b"Acme Corp", b"Acme \xe9 Corp"))
+    with pytest.raises(SpecError, match=r"spec.yaml is not UTF-8 text \(byte 0xe9 at offset \d+\)"):
+        load_spec(path)
+    bom = _written(tmp_path, b"\xef\xbb\xbf" + yaml.safe_dump(spec_data()).encode("utf-8"))
+    assert load_spec(bom).client.name == "Acme Corp"
+
+
+def test_a_key_written_twice_is_refused_naming_the_key_and_line(tmp_path: Path) -> None:
+    text = yaml.safe_dump(spec_data(), sort_keys=False) + "notice_period: P90D\nnotice_period: P30D\n"
+    line = text.splitlines().index("notice_period: P30D") + 1
+    with pytest.raises(SpecError, match=rf"spec.yaml, line {line}: the key 'notice_period' appears twice"):
+        load_spec(_written(tmp_path, text))
+    duplicated_json = '{"contract_id": "A-1", "contract_id": "A-2"}'
+    with pytest.raises(SpecError, match="line 1: the key 'contract_id' appears twice"):
+        load_spec(_written(tmp_path, duplicated_json))
+
+
+def test_an_alias_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]" for n in range(1, 10)]
+    with pytest.raises(SpecError, match=r"line 2: aliases \(\*name\) are not allowed"):
+        load_spec(_written(tmp_path, "\n".join(lines)))
+
+
+def test_deep_nesting_and_a_flood_of_values_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="nested deeper than 32 levels"):
+        load_spec(_written(tmp_path, "[" * 50_000 + "]" * 50_000))
+    with pytest.raises(SpecError, match="more than 50000 values"):
+        load_spec(_written(tmp_path, "[" + "1," * 60_000 + "1]"))
+
+
+def test_values_yaml_cannot_build_are_refused_plainly(tmp_path: Path) -> None:
+    for text in ("start_date: 2026-02-30", "x: " + "9" * 5000, "x: !!python/object:os.system {}", "a: \x07"):
+        with pytest.raises(SpecError) as refused:
+            load_spec(_written(tmp_path, text))
+        assert str(refused.value).startswith(str(tmp_path / "spec.yaml"))
+
+
+@settings(database=None, deadline=None, max_examples=200)
+@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_any_bytes_give_a_spec_or_a_spec_error(content: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "spec.yaml"
+        path.write_bytes(content)
+        try:
+            load_spec(path)
+        except SpecError as error:
+            assert str(error)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20) | st.dates().map(str),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def _replace_one_leaf(data: Any, path: list[int], value: Any) -> Any:
+    """The spec with one value (chosen by ``path``) replaced: a near-valid spec, wrong in one place."""
+    if not path or not isinstance(data, dict | list) or not data:
+        return value
+    keys = list(data) if isinstance(data, dict) else list(range(len(data)))
+    key = keys[path[0] % len(keys)]
+    changed = copy.copy(data)
+    changed[key] = _replace_one_leaf(data[key], path[1:], value)
+    return changed
+
+
+@settings(database=None, deadline=None, max_examples=300)
+@given(st.lists(st.integers(min_value=0, max_value=50), max_size=5), JSON, st.booleans())
+def test_a_spec_wrong_in_any_one_place_gives_a_spec_or_a_spec_error(path: list[int], value: Any, short: bool) -> None:
+    data = _replace_one_leaf(spec_data(), path, value)
+    try:
+        spec = parse_spec(data, allow_short_durations=short)
+    except SpecError as error:
+        assert str(error) and len(str(error).splitlines()) <= 21
+        return
+    assert EngagementSpec.model_validate_json(spec.model_dump_json()) == spec  # the worker can decode it
+
+
+@settings(database=None, deadline=None, max_examples=200)
+@given(JSON)
+def test_any_structure_gives_a_spec_or_a_spec_error(data: Any) -> None:
+    with contextlib.suppress(SpecError):
+        parse_spec(data)
