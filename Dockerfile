@@ -15,7 +15,7 @@ RUN groupadd --system --gid 10001 app \
 WORKDIR /app
 
 # pyproject.toml lists the py-modules and the packages, so `pip install .` needs the sources too.
-# `*.py` copies worker.py, starter.py, settings.py and demo.py when it exists (setuptools only warns
+# `*.py` copies worker.py, starter.py, settings.py, webhook.py, codec_server.py and demo.py when it exists (setuptools only warns
 # "file demo.py (for module demo) not found" when it does not).
 COPY pyproject.toml alembic.ini ./
 COPY *.py ./
@@ -24,6 +24,8 @@ COPY adapters/ adapters/
 COPY workflows/ workflows/
 COPY activities/ activities/
 COPY migrations/ migrations/
+# The worker's container healthcheck (deploy/worker_healthcheck.py); the compose stack's scripts.
+COPY deploy/ deploy/
 
 # The code is also kept in /app, not only in site-packages: `python worker.py` imports from here and
 # adapters/db.py finds alembic.ini and migrations/ next to it (the worker migrates at start).

@@ -23,27 +23,27 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pydantic import BaseModel
 from temporalio.client import Client
 
 from adapters.scim import ScimDirectory
-from domain.models import (
+from domain.commands import (
     AddEngineer,
     AnswerQuestion,
     AskQuestion,
+    Command,
     GiveNotice,
-    KnowledgeTransferDocument,
-    Phase,
     RecordCheckResult,
     RecordDocument,
     RecordNdaSigned,
     RecordSessionHeld,
     ScheduleSession,
-    StatusView,
 )
+from domain.phases import RULES
 from domain.spec import EngineerSpec, load_spec
+from domain.views import StatusView, format_status
+from domain.vocabulary import KnowledgeTransferDocument, Phase
 from settings import Settings
-from starter import format_status, read_status, send_command, start_engagement
+from starter import read_status, send_command, start_engagement
 from worker import connect, database_url, engagement_worker
 
 BIN = Path(sys.executable).parent
@@ -93,9 +93,9 @@ class Actors:
         self.client = client
         self.engagement = engagement
 
-    async def say(self, who: str, update: str, command: BaseModel) -> None:
-        ack = await send_command(self.client, self.engagement, update, command)
-        log.info("%-10s %-22s -> %s", who, update, ack.accepted)
+    async def say(self, who: str, command: Command) -> None:
+        ack = await send_command(self.client, self.engagement, command)
+        log.info("%-10s %-22s -> %s", who, RULES[type(command)].update, ack.accepted)
 
     async def until(self, condition: Callable[[StatusView], bool], label: str, seconds: float = 600) -> StatusView:
         deadline = time.monotonic() + seconds
@@ -117,7 +117,7 @@ async def play(client: Client, engagement: str, iam: ScimDirectory, pause: Calla
     people = Actors(client, engagement)
     await people.phase(Phase.AWAITING_NDA)
     await pause(5)
-    await people.say("client", "record_nda_signed", RecordNdaSigned(actor="sam.signer", signed_by="Sam Signer"))
+    await people.say("client", RecordNdaSigned(actor="sam.signer", signed_by="Sam Signer"))
 
     await people.until(
         lambda v: v.phase is Phase.ONBOARDING and all(e.check.value != "pending" for e in v.engineers),
@@ -126,9 +126,7 @@ async def play(client: Client, engagement: str, iam: ScimDirectory, pause: Calla
     log.info("== phase onboarding: non-production access granted, background checks running")
     await pause(8)
     for email in ("alice@firm.example", "bob@firm.example"):
-        await people.say(
-            "screening", "record_check_result", RecordCheckResult(actor="hr", email=email, outcome="cleared")
-        )
+        await people.say("screening", RecordCheckResult(actor="hr", email=email, outcome="cleared"))
 
     await people.phase(Phase.DELIVERY)
     # Somebody at the client adds an engineer to a production group by hand: the review removes it.
@@ -139,37 +137,31 @@ async def play(client: Client, engagement: str, iam: ScimDirectory, pause: Calla
     newcomer = EngineerSpec(
         name="Dan Newcomer", email="dan@firm.example", role="analyst", production_access=False, jurisdiction="PT"
     )
-    await people.say("manager", "add_engineer", AddEngineer(actor="erin.manager", engineer=newcomer))
+    await people.say("manager", AddEngineer(actor="erin.manager", engineer=newcomer))
     await people.until(lambda v: v.settled and v.last_access_review_at is not None, "the periodic access review")
     assert "acme-prod-admin" not in _groups(await read_status(client, engagement), "carol@firm.example")
     log.info("the access review removed the hand-made grant and told the client's IAM owner")
     await pause(5)
-    await people.say("client", "give_notice", GiveNotice(actor="erin.manager", given_by="client"))
+    await people.say("client", GiveNotice(actor="erin.manager", given_by="client"))
 
     view = await people.phase(Phase.NOTICE)
     for document in KnowledgeTransferDocument:
         location = f"https://wiki.firm.example/acme/{document.value}"
-        await people.say(
-            "firm lead", "record_document", RecordDocument(actor="fran.lead", document=document, location=location)
-        )
+        await people.say("firm lead", RecordDocument(actor="fran.lead", document=document, location=location))
     starts = datetime.now(UTC) + timedelta(seconds=20)
     await people.say(
         "firm lead",
-        "schedule_session",
         ScheduleSession(actor="fran.lead", session_id="arch-1", title="Architecture walkthrough", starts_at=starts),
     )
     await pause(25)
-    await people.say("firm lead", "record_session_held", RecordSessionHeld(actor="fran.lead", session_id="arch-1"))
+    await people.say("firm lead", RecordSessionHeld(actor="fran.lead", session_id="arch-1"))
     assert view.timeline.end_date is not None
     log.info("end date %s: every grant will be revoked then", view.timeline.end_date.isoformat())
 
     await people.phase(Phase.TRANSITION)
-    await people.say(
-        "incoming", "ask_question", AskQuestion(actor="lee.incoming", question_id="q1", text="Where is the DR runbook?")
-    )
+    await people.say("incoming", AskQuestion(actor="lee.incoming", question_id="q1", text="Where is the DR runbook?"))
     await people.say(
         "firm lead",
-        "answer_question",
         AnswerQuestion(actor="fran.lead", question_id="q1", answer="system_runbooks, section 4"),
     )
     await people.phase(Phase.CLOSED)

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.emails import EmailKind
+from domain.email_kinds import EmailKind
 
 
 class Settings(BaseSettings):
@@ -71,3 +71,48 @@ class Settings(BaseSettings):
         if self.scim_tokens_file is not None:
             tokens.update(json.loads(self.scim_tokens_file.read_text(encoding="utf-8")))
         return tokens
+
+    # --- Connecting to Temporal (adapters/temporal_connection.py). Each of these, when set, overrides
+    # the Temporal client profile (TOML file + TEMPORAL_* environment, temporalio.envconfig).
+    temporal_profile: str | None = None
+    """The profile of the Temporal client config file to use (env TEMPORAL_PROFILE; "default" when unset)."""
+    temporal_config_file: Path | None = None
+    """The Temporal client config file (TOML); unset: TEMPORAL_CONFIG_FILE or the CLI's default location."""
+    temporal_api_key: SecretStr | None = None
+    """An API key for Temporal (sent as a bearer token); setting one turns TLS on."""
+    temporal_tls: bool | None = None
+    """Force TLS on (true) or off (false); unset: as the profile says (on with an API key or a certificate)."""
+    temporal_tls_server_ca_cert_path: Path | None = None
+    temporal_tls_client_cert_path: Path | None = None
+    temporal_tls_client_key_path: Path | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_connect_timeout: timedelta = timedelta(seconds=10)
+    """How long to wait for the Temporal frontend before giving up with a one-line error."""
+
+    # --- Payload encryption (adapters/codec.py) and the codec server (codec_server.py).
+    payload_keys: dict[str, SecretStr] = {}
+    """AES keys by key id, base64 (env PAYLOAD_KEYS as a JSON object); set, every payload is encrypted."""
+    payload_keys_file: Path | None = None
+    """A JSON file of key id -> base64 key, merged over PAYLOAD_KEYS (keep it out of the image)."""
+    payload_key_id: str | None = None
+    """The key id new payloads are encrypted with; older keys stay listed so old histories decrypt."""
+    codec_host: str = "127.0.0.1"
+    codec_port: int = 8081
+    codec_auth_token: SecretStr | None = None
+    """The bearer token the codec server requires of every caller; it refuses to start without one."""
+    codec_cors_origins: str = "http://localhost:8233,http://localhost:8080"
+    """Comma-separated origins of the Temporal UIs allowed to call the codec server from a browser."""
+    codec_max_body_bytes: int = 4 * 1024 * 1024
+    """A larger /encode or /decode body is refused (413) before it is read whole."""
+
+    def payload_key_table(self) -> dict[str, str]:
+        """PAYLOAD_KEYS as plain base64 strings (the file, if any, is read by adapters.codec.Keyring.load)."""
+        return {key_id: secret.get_secret_value() for key_id, secret in self.payload_keys.items()}
+
+    def codec_cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.codec_cors_origins.split(",") if origin.strip()]
+
+    # --- Migrations (adapters/migration_lock.py).
+    migration_database_url: str | None = None
+    """The schema owner's URL, for Alembic only (the worker migrates with it, under an advisory lock);
+    unset: DATABASE_URL. Lets DATABASE_URL be a role with data rights only."""

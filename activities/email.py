@@ -23,7 +23,9 @@ from temporalio.exceptions import ApplicationError
 from adapters.alerts import AlertStore
 from adapters.email import EmailRejected, EmailSender, EmailTemporarilyFailed, OutgoingEmail
 from adapters.outbox import OutboxStore
-from domain.emails import HANDED_OVER, EmailKind, MessageState, Recipient, RenderedEmail, message_key, render
+from domain.delivery import HANDED_OVER, MessageState
+from domain.email_kinds import EmailKind, Recipient, message_key
+from emails.render import RenderedEmail, render
 
 
 class EmailRequest(BaseModel):

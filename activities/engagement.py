@@ -17,15 +17,9 @@ from temporalio.exceptions import ApplicationError
 from adapters.alerts import AlertStore
 from adapters.db import EngagementStore
 from adapters.scim import DirectoryPool, GroupNotFound
-from domain.models import (
-    DocumentRecord,
-    EngineerAccessReadBack,
-    EngineerState,
-    HandoverSession,
-    Phase,
-    Question,
-)
 from domain.spec import EngagementSpec, IamEndpoint
+from domain.state import DocumentRecord, EngineerAccessReadBack, EngineerState, HandoverSession, Question
+from domain.vocabulary import Phase
 
 # ---------------------------------------------------------------- activity payloads
 

@@ -27,14 +27,9 @@ from adapters.db_schema import (
     handover_sessions,
     questions,
 )
-from domain.models import (
-    DocumentRecord,
-    EngineerState,
-    HandoverSession,
-    Phase,
-    Question,
-)
 from domain.spec import EngagementSpec
+from domain.state import DocumentRecord, EngineerState, HandoverSession, Question
+from domain.vocabulary import Phase
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -35,8 +35,9 @@ from sendgrid.helpers.mail import (
     To,
 )
 
-from domain.emails import Attachment as EmailAttachment
-from domain.emails import Recipient, RenderedEmail
+from domain.email_kinds import Recipient
+from emails.render import Attachment as EmailAttachment
+from emails.render import RenderedEmail
 
 
 @dataclass(frozen=True)

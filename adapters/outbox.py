@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.db_schema import email_events, email_outbox
-from domain.emails import MessageState, event_state, furthest, states_before
+from domain.delivery import MessageState, event_state, furthest, states_before
 
 
 def _values(states: Iterable[MessageState]) -> list[str]:

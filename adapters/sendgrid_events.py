@@ -49,8 +49,8 @@ from adapters.sendgrid_post import DeliveryEvent as DeliveryEvent
 from adapters.sendgrid_post import ParsedPost as ParsedPost
 from adapters.sendgrid_post import Rejection as Rejection
 from adapters.sendgrid_post import parse_post as parse_post
-from domain.emails import event_state, states_before
-from domain.models import DeliveryProblem
+from domain.delivery import event_state, states_before
+from domain.state import DeliveryProblem
 
 log = logging.getLogger("sendgrid.events")
 

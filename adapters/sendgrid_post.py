@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from domain.bounds import Text, UnixTime, jsonb_problem
-from domain.emails import PROBLEM_STATES, event_state
+from domain.delivery import PROBLEM_STATES, event_state
 
 MAX_EVENT_DEPTH = 16
 """An event is a flat object with a few small lists (categories) and objects (pool): deeper is not SendGrid."""

@@ -40,16 +40,9 @@ from adapters.db import EngagementStore, create_engine
 from adapters.scim import ScimDirectory
 from bench.baseline import BaselineShape, BaselineWorkflow, Step, noop
 from bench.peers import fresh_database, scim_server
-from domain.models import (
-    AnswerQuestion,
-    AskQuestion,
-    EngagementSummary,
-    KnowledgeTransferDocument,
-    Phase,
-    RecordDocument,
-    RecordSessionHeld,
-    ScheduleSession,
-)
+from domain.commands import AnswerQuestion, AskQuestion, RecordDocument, RecordSessionHeld, ScheduleSession
+from domain.views import EngagementSummary
+from domain.vocabulary import KnowledgeTransferDocument, Phase
 from tests.conftest import ScimServer
 from tests.helpers import Harness
 
@@ -114,26 +107,19 @@ async def drive_lifecycle(env: WorkflowEnvironment, harness: Harness) -> Workflo
     view = await harness.drive_to(handle, Phase.NOTICE)
     assert view.timeline.notice_given_at is not None
     for document in KnowledgeTransferDocument:
-        await harness.update(
-            handle, "record_document", RecordDocument(actor="fran", document=document, location=f"wiki/{document}")
-        )
+        await harness.update(handle, RecordDocument(actor="fran", document=document, location=f"wiki/{document}"))
     starts = view.timeline.notice_given_at + timedelta(days=20)
     await harness.update(
         handle,
-        "schedule_session",
         ScheduleSession(actor="fran", session_id="s1", title="Architecture", starts_at=starts),
     )
     await env.sleep(timedelta(days=21))
-    await harness.update(handle, "record_session_held", RecordSessionHeld(actor="fran", session_id="s1"))
+    await harness.update(handle, RecordSessionHeld(actor="fran", session_id="s1"))
     await harness.settle(handle, Phase.NOTICE)
     await env.sleep(timedelta(days=40))  # past the end date (notice + 60 days): everything revoked
     await harness.settle(handle, Phase.TRANSITION)
-    await harness.update(
-        handle, "ask_question", AskQuestion(actor="lee", question_id="q1", text="Where is the DR plan?")
-    )
-    await harness.update(
-        handle, "answer_question", AnswerQuestion(actor="fran", question_id="q1", answer="runbooks/dr")
-    )
+    await harness.update(handle, AskQuestion(actor="lee", question_id="q1", text="Where is the DR plan?"))
+    await harness.update(handle, AnswerQuestion(actor="fran", question_id="q1", answer="runbooks/dr"))
     await env.sleep(timedelta(days=31))  # past the transition window: the final sweep, then closed
     return handle
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.models import ACCESS_PHASES, CheckStatus, EngineerState, Phase
 from domain.spec import RolePolicy
+from domain.state import EngineerState
+from domain.vocabulary import ACCESS_PHASES, CheckStatus, Phase
 
 
 class AccessPlan(BaseModel):

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
@@ -25,67 +23,15 @@ from adapters.db import EngagementStore
 from adapters.email import EmailSender, OutboxFolderSender
 from adapters.outbox import OutboxStore
 from adapters.scim import DirectoryPool, ScimDirectory
-from domain.models import (
-    Ack,
-    EngagementInput,
-    GiveNotice,
-    Phase,
-    RecordCheckResult,
-    RecordNdaSigned,
-    StatusView,
-)
+from domain.commands import Ack, Command, GiveNotice, RecordCheckResult, RecordNdaSigned
 from domain.spec import EngagementSpec, parse_spec
+from domain.state import EngagementInput
+from domain.views import StatusView
+from domain.vocabulary import Phase
+from tests.sample_spec import ALL_GROUPS, spec_data
 from worker import new_worker
+from workflows.commands import send
 from workflows.engagement import EngagementWorkflow
-
-ROLES: dict[str, Any] = {
-    "developer": {"non_production": ["repo-write", "staging-deploy"], "production": ["prod-readonly"]},
-    "sre": {"non_production": ["repo-read", "staging-admin"], "production": ["prod-admin"]},
-    "analyst": {"non_production": ["ticketing"], "production": []},
-}
-ALL_GROUPS = sorted({g for r in ROLES.values() for g in r["non_production"] + r["production"]})
-
-
-def spec_data(iam_url: str = "http://127.0.0.1:9/tenant", contract_id: str | None = None) -> dict[str, Any]:
-    """A valid spec as ops would write it; tests change one thing at a time."""
-    return copy.deepcopy(
-        {
-            "contract_id": contract_id or f"ACME-{uuid.uuid4().hex[:8]}",
-            "client": {
-                "name": "Acme Corp",
-                "contacts": {
-                    "signatory": {"name": "Sam Signer", "email": "sam@acme.example"},
-                    "engagement_manager": {"name": "Erin Manager", "email": "erin@acme.example"},
-                    "iam_owner": {"name": "Ian Owner", "email": "ian@acme.example"},
-                    "incoming_team_lead": {"name": "Lee Incoming", "email": "lee@acme.example"},
-                },
-            },
-            "firm_lead": {"name": "Fran Lead", "email": "fran@firm.example"},
-            "engagement_type": "managed_outsourcing",
-            "functions": ["software_development", "technical_operations"],
-            "start_date": "2026-12-01",
-            "agreement": {"nda_reference": "NDA-ACME-7", "ip_assignment_clause": "MSA section 9.2"},
-            "engineers": [
-                {
-                    "name": "Alice Dev",
-                    "email": "alice@firm.example",
-                    "role": "developer",
-                    "production_access": True,
-                    "jurisdiction": "PT",
-                },
-                {
-                    "name": "Bob Ops",
-                    "email": "bob@firm.example",
-                    "role": "sre",
-                    "production_access": True,
-                    "jurisdiction": "DE",
-                },
-                {"name": "Carol Analyst", "email": "carol@firm.example", "role": "analyst", "jurisdiction": "US"},
-            ],
-            "roles": ROLES,
-            "iam": {"scim_base_url": iam_url},
-        }
-    )
 
 
 @dataclass
@@ -162,7 +108,7 @@ class Harness:
     async def drive_to(self, handle: WorkflowHandle[Any, Any], phase: Phase) -> StatusView:
         """Take a fresh engagement (the sample spec) to onboarding, delivery or notice."""
         await self.settle(handle, Phase.AWAITING_NDA)
-        await self.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam"))
+        await self.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam"))
         view = await self.settle(handle, Phase.ONBOARDING)
         if phase is Phase.ONBOARDING:
             return view
@@ -170,13 +116,12 @@ class Harness:
             if engineer.check.value == "in_progress":
                 await self.update(
                     handle,
-                    "record_check_result",
                     RecordCheckResult(actor="hr", email=engineer.email, outcome="cleared"),
                 )
         view = await self.settle(handle, Phase.DELIVERY)
         if phase is Phase.DELIVERY:
             return view
-        await self.update(handle, "give_notice", GiveNotice(actor="erin", given_by="client"))
+        await self.update(handle, GiveNotice(actor="erin", given_by="client"))
         return await self.settle(handle, Phase.NOTICE)
 
     async def start(self, spec: EngagementSpec, history_limit: int | None = None) -> WorkflowHandle[Any, Any]:
@@ -191,9 +136,8 @@ class Harness:
         return handle
 
     @staticmethod
-    async def update(handle: WorkflowHandle[Any, Any], name: str, command: BaseModel) -> Ack:
-        ack: Ack = await handle.execute_update(name, command, result_type=Ack)
-        return ack
+    async def update(handle: WorkflowHandle[Any, Any], command: Command) -> Ack:
+        return await send(handle, command)
 
     @staticmethod
     async def status(handle: WorkflowHandle[Any, Any]) -> StatusView:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from domain.access import NO_ACCESS, checks_for, plan_for
-from domain.models import CheckStatus, Phase
 from domain.spec import RolePolicy
+from domain.vocabulary import CheckStatus, Phase
 
 DEV = RolePolicy(non_production=["repo-write", "staging"], production=["prod-read"])
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import BaseModel
 
-from domain.models import (
+from domain.commands import (
     AddEngineer,
     AnswerQuestion,
     AskQuestion,
@@ -28,7 +28,8 @@ from domain.models import (
     RevokeAccessNow,
     ScheduleSession,
 )
-from starter import _command_models, parser
+from domain.phases import BY_CLI
+from starter import _command_model, parser
 
 T = datetime(2027, 3, 1, 17, tzinfo=UTC)
 CASES: list[tuple[str, str, BaseModel]] = [
@@ -98,7 +99,8 @@ CASES: list[tuple[str, str, BaseModel]] = [
 )
 def test_each_cli_command_maps_to_its_update(line: str, update: str, command: BaseModel) -> None:
     args = parser().parse_args(["--actor", "ops", *shlex.split(line)])
-    assert _command_models(args) == (update, command)
+    assert _command_model(args) == command
+    assert BY_CLI[args.command].update == update
 
 
 def test_a_date_without_a_time_zone_is_refused_by_the_cli() -> None:

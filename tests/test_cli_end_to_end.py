@@ -9,7 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from adapters.scim import ScimDirectory
 from tests.devserver import Cli, WorkerProcess, address, dev_server, requires_temporal
-from tests.helpers import ALL_GROUPS, spec_data
+from tests.sample_spec import ALL_GROUPS, spec_data
 
 __all__ = ["dev_server"]  # the fixture, imported to be visible here
 

@@ -9,16 +9,16 @@ from temporalio.testing import WorkflowEnvironment
 
 from adapters.db import EngagementStore
 from adapters.scim import ScimDirectory
-from domain.models import (
+from domain.commands import (
     AddEngineer,
     ChangeRole,
-    Phase,
     RecordCheckResult,
     RecordNdaSigned,
     RemoveEngineer,
     RequestAccessReview,
 )
 from domain.spec import EngineerSpec
+from domain.vocabulary import Phase
 from tests.devserver import dev_server, requires_temporal
 from tests.helpers import Harness
 
@@ -42,27 +42,24 @@ async def test_continue_as_new_in_delivery_keeps_every_engineer_and_command(
 async def _bursts_across_runs(harness: Harness) -> None:
     handle = await harness.start(harness.spec(), history_limit=60)
     await harness.settle(handle, Phase.AWAITING_NDA)
-    await harness.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam"))
+    await harness.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam"))
     await harness.settle(handle, Phase.ONBOARDING)
     for person in ("alice@firm.example", "bob@firm.example"):
-        await harness.update(
-            handle, "record_check_result", RecordCheckResult(actor="hr", email=person, outcome="cleared")
-        )
+        await harness.update(handle, RecordCheckResult(actor="hr", email=person, outcome="cleared"))
     await harness.settle(handle, Phase.DELIVERY)
 
     # Bursts of commands, each burst sent at once, so some land while a new run is being prepared.
     for n in range(1, 7):
         await asyncio.gather(
-            harness.update(handle, "add_engineer", AddEngineer(actor="m", engineer=newcomer(n))),
+            harness.update(handle, AddEngineer(actor="m", engineer=newcomer(n))),
             harness.update(
                 handle,
-                "change_role",
                 ChangeRole(actor="m", email="carol@firm.example", role="developer" if n % 2 else "analyst"),
             ),
         )
         if n % 3 == 0:
-            await harness.update(handle, "remove_engineer", RemoveEngineer(actor="m", email=f"e{n - 1}@firm.example"))
-    await harness.update(handle, "request_access_review", RequestAccessReview(actor="ian"))
+            await harness.update(handle, RemoveEngineer(actor="m", email=f"e{n - 1}@firm.example"))
+    await harness.update(handle, RequestAccessReview(actor="ian"))
     view = await harness.settle(handle, Phase.DELIVERY)
 
     assert view.runs > 1, "the workflow never continued as new"

@@ -29,7 +29,8 @@ from adapters.email import (
     SendGridSender,
 )
 from adapters.outbox import OutboxStore
-from domain.emails import Attachment, EmailKind, Recipient, message_key
+from domain.email_kinds import EmailKind, Recipient, message_key
+from emails.render import Attachment
 from tests.sendgrid_peer import SendGridPeer, error_body
 
 SENDER = "engagements@firm.example"

@@ -6,17 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.calendar import (
-    CalendarMethod,
-    Party,
-    SessionEvent,
-    calendar_invitation,
-    fold,
-    mime_type,
-)
-from domain.emails import EmailKind, Recipient, render, sample_facts
+from domain.email_kinds import EmailKind, Recipient
 from domain.spec import parse_spec
-from tests.helpers import spec_data
+from emails.calendar import CalendarMethod, Party, SessionEvent, calendar_invitation, fold, mime_type
+from emails.render import render
+from emails.samples import sample_facts
+from tests.sample_spec import spec_data
 
 ORGANIZER = Recipient(name="Engagement Office", email="eo@firm.example")
 LEE = Recipient(name="Lee Incoming", email="lee@acme.example", timezone="Europe/Paris")

@@ -23,9 +23,10 @@ from adapters.db import EngagementStore
 from adapters.email import OutgoingEmail, SendGridSender, SendReceipt
 from adapters.outbox import OutboxStore
 from adapters.sendgrid_events import DeliveryEventStore, parse_post
-from domain.emails import EmailKind, Recipient, message_key, sample_facts
+from domain.email_kinds import EmailKind, Recipient, message_key
 from domain.spec import parse_spec
-from tests.helpers import spec_data
+from emails.samples import sample_facts
+from tests.sample_spec import spec_data
 from tests.sendgrid_peer import PeerRequest, SendGridPeer, delivery_event
 
 SENDER = "engagements@firm.example"

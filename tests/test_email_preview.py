@@ -12,15 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from domain.emails import EmailKind
+from domain.email_kinds import EmailKind, Recipient
 from domain.spec import load_spec
-from settings import Settings
-from starter import CliError, preview_email
-from tests.helpers import spec_data
+from emails.preview import UnknownRecipient, preview_email
+from tests.sample_spec import spec_data
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "engagement.yaml"
-SETTINGS = Settings(email_from="eo@firm.example", email_from_name="Engagement Office")
+SENDER = Recipient(name="Engagement Office", email="eo@firm.example")
 
 
 def spec_file(tmp_path: Path, **changes: object) -> Path:
@@ -67,7 +66,7 @@ def test_every_kind_previews_for_a_spec(tmp_path: Path, engagement_type: str) ->
     spec = load_spec(spec_file(tmp_path, engagement_type=engagement_type))
     for kind in EmailKind:
         for output in ("text", "html", "eml"):
-            assert preview_email(spec, kind, None, output, SETTINGS)
+            assert preview_email(spec, kind, None, output, SENDER)
 
 
 def test_preview_for_a_chosen_recipient_in_their_time_zone(tmp_path: Path) -> None:
@@ -75,7 +74,7 @@ def test_preview_for_a_chosen_recipient_in_their_time_zone(tmp_path: Path) -> No
     data["client"]["contacts"]["engagement_manager"]["timezone"] = "America/New_York"
     spec = load_spec(spec_file(tmp_path, client=data["client"]))
 
-    text = preview_email(spec, EmailKind.NOTICE_RECEIVED, "ERIN@acme.example", "text", SETTINGS)
+    text = preview_email(spec, EmailKind.NOTICE_RECEIVED, "ERIN@acme.example", "text", SENDER)
 
     assert "To: Erin Manager <erin@acme.example>" in text
     assert "Times are in the America/New_York time zone." in text
@@ -84,10 +83,10 @@ def test_preview_for_a_chosen_recipient_in_their_time_zone(tmp_path: Path) -> No
 
 def test_preview_as_html_and_as_eml(tmp_path: Path) -> None:
     spec = load_spec(spec_file(tmp_path))
-    html = preview_email(spec, EmailKind.SESSION_CANCELLED, None, "html", SETTINGS)
+    html = preview_email(spec, EmailKind.SESSION_CANCELLED, None, "html", SENDER)
     assert html.startswith("<!DOCTYPE html>") and "</html>" in html
 
-    eml = preview_email(spec, EmailKind.SESSION_CANCELLED, None, "eml", SETTINGS)
+    eml = preview_email(spec, EmailKind.SESSION_CANCELLED, None, "eml", SENDER)
     parsed = BytesParser(policy=email.policy.default).parsebytes(eml.encode())
     assert isinstance(parsed, EmailMessage)
     assert parsed["From"] == "Engagement Office <eo@firm.example>"
@@ -97,5 +96,5 @@ def test_preview_as_html_and_as_eml(tmp_path: Path) -> None:
 
 def test_preview_refuses_someone_outside_the_spec(tmp_path: Path) -> None:
     spec = load_spec(spec_file(tmp_path))
-    with pytest.raises(CliError, match="not a contact or engineer"):
-        preview_email(spec, EmailKind.NDA_REQUEST, "stranger@example.com", "text", SETTINGS)
+    with pytest.raises(UnknownRecipient, match="not a contact or engineer"):
+        preview_email(spec, EmailKind.NDA_REQUEST, "stranger@example.com", "text", SENDER)

@@ -10,23 +10,14 @@ from typing import Any
 import pytest
 from jinja2 import UndefinedError
 
-from domain.emails import (
-    SESSION_KINDS,
-    EmailKind,
-    MessageState,
-    Recipient,
-    event_state,
-    local_time,
-    people,
-    recipients,
-    render,
-    required_facts,
-    sample_facts,
-    sample_recipient,
-    states_before,
-)
+from domain.delivery import MessageState, event_state, states_before
+from domain.email_kinds import EmailKind, Recipient, people, recipients
 from domain.spec import EngagementSpec, EngagementType, parse_spec
-from tests.helpers import spec_data
+from emails.dates import local_time
+from emails.render import render
+from emails.samples import sample_facts, sample_recipient
+from emails.templates import SESSION_KINDS, required_facts
+from tests.sample_spec import spec_data
 
 ORGANIZER = Recipient(name="Engagement Office", email="eo@firm.example")
 STAMP = datetime(2027, 2, 1, 12, 0, tzinfo=UTC)

@@ -12,7 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 from adapters.db import EngagementStore
 from adapters.email import SendGridSender
 from adapters.scim import ScimDirectory
-from domain.models import Phase, RecordNdaSigned
+from domain.commands import RecordNdaSigned
+from domain.vocabulary import Phase
 from tests.helpers import Harness
 from tests.sendgrid_peer import SendGridPeer
 
@@ -37,7 +38,7 @@ async def test_a_refused_email_is_recorded_alerted_and_the_engagement_carries_on
         alerts = await harness.alerts(handle)
         assert [a.kind for a in alerts] == ["email_rejected"]
 
-        await harness.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam"))
+        await harness.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam"))
         await harness.settle(handle, Phase.ONBOARDING)
         sent = [r for r in await harness.mail.outbox(handle.id) if r.kind == "nda_recorded"]
         assert sent and all(r.state == "sent" and r.provider_message_id for r in sent)

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
-from domain.models import CheckStatus, Phase, RecordCheckResult, RecordNdaSigned
+from domain.commands import RecordCheckResult, RecordNdaSigned
+from domain.vocabulary import CheckStatus, Phase
 from tests.helpers import Harness
 
 ALICE, BOB, CAROL = "alice@firm.example", "bob@firm.example", "carol@firm.example"
@@ -44,7 +45,7 @@ async def test_production_only_after_a_cleared_check_and_a_failed_check_removes_
 ) -> None:
     handle = await harness.start(harness.spec())
     await harness.settle(handle, Phase.AWAITING_NDA)
-    await harness.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam"))
+    await harness.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam"))
     await harness.settle(handle, Phase.ONBOARDING)
     consent = [r for r in await harness.mail.outbox(handle.id) if r.kind == "check_consent_request"]
     assert sorted(r.recipient for r in consent) == [ALICE, BOB]
@@ -57,16 +58,14 @@ async def test_production_only_after_a_cleared_check_and_a_failed_check_removes_
     reminders = [r for r in await harness.mail.outbox(handle.id) if r.kind == "check_consent_reminder"]
     assert sorted(r.recipient for r in reminders) == [ALICE, BOB]
 
-    await harness.update(
-        handle, "record_check_result", RecordCheckResult(actor="hr", email=ALICE, outcome="failed", notes="credentials")
-    )
+    await harness.update(handle, RecordCheckResult(actor="hr", email=ALICE, outcome="failed", notes="credentials"))
     view = await harness.settle(handle, Phase.ONBOARDING)
     alice = await harness.iam(ALICE)
     assert alice.groups == set() and not alice.active
     assert next(e for e in view.engineers if e.email == ALICE).check is CheckStatus.FAILED
     assert (await harness.iam(BOB)).groups == {"repo-read", "staging-admin"}  # still waiting, no production
 
-    await harness.update(handle, "record_check_result", RecordCheckResult(actor="hr", email=BOB, outcome="cleared"))
+    await harness.update(handle, RecordCheckResult(actor="hr", email=BOB, outcome="cleared"))
     await harness.settle(handle, Phase.DELIVERY)
     assert (await harness.iam(BOB)).groups == {"repo-read", "staging-admin", "prod-admin"}
     assert (await harness.iam(ALICE)).groups == set()

@@ -7,13 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
-from domain.models import (
-    CancelSession,
-    DeliveryProblem,
-    Phase,
-    RescheduleSession,
-    ScheduleSession,
-)
+from domain.commands import CancelSession, RescheduleSession, ScheduleSession
+from domain.state import DeliveryProblem
+from domain.vocabulary import Phase
 from tests.helpers import Harness
 from tests.test_updates import refused
 
@@ -25,12 +21,10 @@ async def test_sessions_are_invited_moved_and_cancelled_with_a_growing_sequence(
     view = await harness.drive_to(handle, Phase.NOTICE)
     assert view.timeline.end_date is not None
     first = view.timeline.end_date - timedelta(days=20)
-    await harness.update(
-        handle, "schedule_session", ScheduleSession(actor="f", session_id="arch", title="Architecture", starts_at=first)
-    )
+    await harness.update(handle, ScheduleSession(actor="f", session_id="arch", title="Architecture", starts_at=first))
     moved = first + timedelta(days=2)
-    await harness.update(handle, "reschedule_session", RescheduleSession(actor="f", session_id="arch", starts_at=moved))
-    await harness.update(handle, "cancel_session", CancelSession(actor="f", session_id="arch", reason="merged"))
+    await harness.update(handle, RescheduleSession(actor="f", session_id="arch", starts_at=moved))
+    await harness.update(handle, CancelSession(actor="f", session_id="arch", reason="merged"))
     view = await harness.settle(handle, Phase.NOTICE)
     [session] = view.sessions
     assert (session.status, session.sequence, session.starts_at) == ("cancelled", 2, moved)
@@ -46,9 +40,7 @@ async def test_sessions_are_invited_moved_and_cancelled_with_a_growing_sequence(
     )
     assert "no session nope" in await refused(handle, "cancel_session", CancelSession(actor="f", session_id="nope"))
     past = datetime(2020, 1, 1, tzinfo=UTC)
-    await harness.update(
-        handle, "schedule_session", ScheduleSession(actor="f", session_id="ops", title="Runbooks", starts_at=first)
-    )
+    await harness.update(handle, ScheduleSession(actor="f", session_id="ops", title="Runbooks", starts_at=first))
     assert "must start in the future" in await refused(
         handle, "reschedule_session", RescheduleSession(actor="f", session_id="ops", starts_at=past)
     )

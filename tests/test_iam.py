@@ -20,10 +20,12 @@ from activities.engagement import AccessRequest, EngagementActivities
 from adapters.alerts import AlertStore
 from adapters.db import EngagementStore
 from adapters.scim import DirectoryPool, ScimDirectory
-from domain.models import Phase, RemoveEngineer, RestoreAccess, RevokeAccessNow
+from domain.commands import RemoveEngineer, RestoreAccess, RevokeAccessNow
 from domain.spec import IamEndpoint, parse_spec
+from domain.vocabulary import Phase
 from tests.conftest import ScimServer, free_port
-from tests.helpers import ALL_GROUPS, ROLES, Harness, spec_data
+from tests.helpers import Harness
+from tests.sample_spec import ALL_GROUPS, ROLES, spec_data
 from tests.tcp_proxy import TcpProxy
 
 ALICE, BOB, CAROL = "alice@firm.example", "bob@firm.example", "carol@firm.example"
@@ -72,7 +74,7 @@ async def test_emergency_revocation_of_everyone_in_any_phase(
     handle = await harness.start(harness.spec())
     await harness.drive_to(handle, phase)
     assert (await harness.iam(CAROL)).active
-    ack = await harness.update(handle, "revoke_access_now", RevokeAccessNow(actor="ciso", reason="breach"))
+    ack = await harness.update(handle, RevokeAccessNow(actor="ciso", reason="breach"))
     assert ack.phase is phase
     view = await harness.settle(handle, phase)
     await nothing_left(harness, *EVERYONE)
@@ -91,13 +93,13 @@ async def test_emergency_revocation_of_one_engineer_and_its_restoration(
 ) -> None:
     handle = await harness.start(harness.spec())
     await harness.drive_to(handle, Phase.DELIVERY)
-    await harness.update(handle, "revoke_access_now", RevokeAccessNow(actor="ciso", email=BOB, reason="lost laptop"))
+    await harness.update(handle, RevokeAccessNow(actor="ciso", email=BOB, reason="lost laptop"))
     view = await harness.settle(handle, Phase.DELIVERY)
     await nothing_left(harness, BOB)
     assert (await harness.iam(ALICE)).groups == {"repo-write", "staging-deploy", "prod-readonly"}
     assert next(e for e in view.engineers if e.email == BOB).suspended
 
-    await harness.update(handle, "restore_access", RestoreAccess(actor="ciso", email=BOB))
+    await harness.update(handle, RestoreAccess(actor="ciso", email=BOB))
     await harness.settle(handle, Phase.DELIVERY)
     assert (await harness.iam(BOB)).groups == {"repo-read", "staging-admin", "prod-admin"}
 
@@ -107,7 +109,7 @@ async def test_emergency_revocation_is_accepted_before_the_nda_and_leaves_nothin
 ) -> None:
     handle = await harness.start(harness.spec())
     await harness.settle(handle, Phase.AWAITING_NDA)
-    await harness.update(handle, "revoke_access_now", RevokeAccessNow(actor="ciso", reason="precaution"))
+    await harness.update(handle, RevokeAccessNow(actor="ciso", reason="precaution"))
     view = await harness.settle(handle, Phase.AWAITING_NDA)
     assert view.access_suspended
     for person in EVERYONE:
@@ -166,7 +168,7 @@ async def test_delete_mode_removes_identities_at_the_end(env: WorkflowEnvironmen
     spec = harness.spec(iam={"scim_base_url": harness.tenant.base_url, "deprovision": "delete"})
     handle = await harness.start(spec)
     await harness.drive_to(handle, Phase.DELIVERY)
-    await harness.update(handle, "remove_engineer", RemoveEngineer(actor="erin", email=CAROL))
+    await harness.update(handle, RemoveEngineer(actor="erin", email=CAROL))
     await harness.settle(handle, Phase.DELIVERY)
     assert not (await harness.iam(CAROL)).exists
     assert (await harness.iam(ALICE)).exists
@@ -198,7 +200,7 @@ async def test_entra_dialect_grant_and_revoke(
         handle = await harness.start(spec)
         await harness.drive_to(handle, Phase.DELIVERY)
         assert (await harness.iam(BOB)).groups == {"repo-read", "staging-admin", "prod-admin"}
-        await harness.update(handle, "remove_engineer", RemoveEngineer(actor="erin", email=BOB))
+        await harness.update(handle, RemoveEngineer(actor="erin", email=BOB))
         await harness.settle(handle, Phase.DELIVERY)
         await nothing_left(harness, BOB)
         removals = [
@@ -269,7 +271,7 @@ async def test_two_clients_tenants_never_see_each_others_users(
         bob_acme = await acme.find_user(BOB)
         bob_globex = await globex.find_user(BOB)
         assert bob_acme is not None and bob_globex is not None and bob_acme.id != bob_globex.id
-        await harness.update(globex_handle, "remove_engineer", RemoveEngineer(actor="globex", email=BOB))
+        await harness.update(globex_handle, RemoveEngineer(actor="globex", email=BOB))
         await harness.settle(globex_handle, Phase.DELIVERY)
         assert (await globex.read_identity(BOB, frozenset(ALL_GROUPS))).groups == frozenset()
         assert (await harness.iam(BOB)).groups == {"repo-read", "staging-admin", "prod-admin"}

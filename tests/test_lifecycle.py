@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import email
-import json
-import os
 from datetime import timedelta
-from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
 
-from domain.models import (
+from domain.commands import (
     AnswerQuestion,
     AskQuestion,
     CancelSession,
-    EngagementSummary,
     GiveNotice,
-    KnowledgeTransferDocument,
     MoveEndDate,
-    Phase,
     RecordCheckResult,
     RecordDocument,
     RecordNdaSigned,
@@ -28,10 +20,10 @@ from domain.models import (
     RescheduleSession,
     ScheduleSession,
 )
+from domain.views import EngagementSummary
+from domain.vocabulary import KnowledgeTransferDocument, Phase
 from tests.helpers import Harness
-from worker import SANDBOX, WORKFLOWS
-
-HISTORIES = Path(__file__).resolve().parent / "histories"
+from tests.histories_io import keep
 
 ALICE, BOB, CAROL = "alice@firm.example", "bob@firm.example", "carol@firm.example"
 
@@ -52,7 +44,7 @@ async def test_full_lifecycle_contract_to_closed(env: WorkflowEnvironment, harne
     assert {(r.kind, r.recipient) for r in rows} == {("nda_request", "sam@acme.example")}
 
     # onboarding: non-production groups only until each check clears.
-    await harness.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
+    await harness.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
     view = await harness.settle(handle, Phase.ONBOARDING)
     alice, bob, carol = [await harness.iam(e) for e in (ALICE, BOB, CAROL)]
     assert alice.groups == {"repo-write", "staging-deploy"} and alice.active
@@ -64,8 +56,8 @@ async def test_full_lifecycle_contract_to_closed(env: WorkflowEnvironment, harne
         CAROL: "not_required",
     }
 
-    await harness.update(handle, "record_check_result", RecordCheckResult(actor="hr", email=ALICE, outcome="cleared"))
-    await harness.update(handle, "record_check_result", RecordCheckResult(actor="hr", email=BOB, outcome="cleared"))
+    await harness.update(handle, RecordCheckResult(actor="hr", email=ALICE, outcome="cleared"))
+    await harness.update(handle, RecordCheckResult(actor="hr", email=BOB, outcome="cleared"))
 
     # delivery: production groups for the cleared engineers, exactly their role's.
     view = await harness.settle(handle, Phase.DELIVERY)
@@ -74,34 +66,28 @@ async def test_full_lifecycle_contract_to_closed(env: WorkflowEnvironment, harne
     assert (await harness.iam(CAROL)).groups == {"ticketing"}
 
     # notice: end = notice + 60 days; the client moves it 10 days later.
-    ack = await harness.update(handle, "give_notice", GiveNotice(actor="erin", given_by="client"))
+    ack = await harness.update(handle, GiveNotice(actor="erin", given_by="client"))
     assert ack.phase is Phase.NOTICE
     view = await harness.settle(handle, Phase.NOTICE)
     assert view.timeline.notice_given_at and view.timeline.end_date
     assert view.timeline.end_date - view.timeline.notice_given_at == timedelta(days=60)
     new_end = view.timeline.end_date + timedelta(days=10)
-    await harness.update(handle, "move_end_date", MoveEndDate(actor="erin", end_date=new_end))
+    await harness.update(handle, MoveEndDate(actor="erin", end_date=new_end))
     for document in KnowledgeTransferDocument:
-        await harness.update(
-            handle, "record_document", RecordDocument(actor="fran", document=document, location=f"wiki/{document}")
-        )
+        await harness.update(handle, RecordDocument(actor="fran", document=document, location=f"wiki/{document}"))
     starts = view.timeline.notice_given_at + timedelta(days=20)
     await harness.update(
         handle,
-        "schedule_session",
         ScheduleSession(actor="fran", session_id="s1", title="Architecture", starts_at=starts),
     )
-    await harness.update(
-        handle, "schedule_session", ScheduleSession(actor="fran", session_id="s2", title="Runbooks", starts_at=starts)
-    )
+    await harness.update(handle, ScheduleSession(actor="fran", session_id="s2", title="Runbooks", starts_at=starts))
     await harness.update(
         handle,
-        "reschedule_session",
         RescheduleSession(actor="fran", session_id="s2", starts_at=starts + timedelta(days=1)),
     )
-    await harness.update(handle, "cancel_session", CancelSession(actor="fran", session_id="s2"))
+    await harness.update(handle, CancelSession(actor="fran", session_id="s2"))
     await env.sleep(timedelta(days=21))
-    await harness.update(handle, "record_session_held", RecordSessionHeld(actor="fran", session_id="s1"))
+    await harness.update(handle, RecordSessionHeld(actor="fran", session_id="s1"))
     view = await harness.settle(handle, Phase.NOTICE)
     assert all(d.delivered_at for d in view.documents)
     assert (await harness.iam(ALICE)).groups  # access holds until the (moved) end date
@@ -116,12 +102,8 @@ async def test_full_lifecycle_contract_to_closed(env: WorkflowEnvironment, harne
     assert view.revocation and all(not r.groups and not r.identity_active for r in view.revocation.engineers)
 
     # transition: questions asked and answered, no system access.
-    await harness.update(
-        handle, "ask_question", AskQuestion(actor="lee", question_id="q1", text="Where is the DR plan?")
-    )
-    await harness.update(
-        handle, "answer_question", AnswerQuestion(actor="fran", question_id="q1", answer="runbooks/dr")
-    )
+    await harness.update(handle, AskQuestion(actor="lee", question_id="q1", text="Where is the DR plan?"))
+    await harness.update(handle, AnswerQuestion(actor="fran", question_id="q1", answer="runbooks/dr"))
 
     # closed: the final sweep, the closing report, and the summary.
     await env.sleep(timedelta(days=31))
@@ -160,14 +142,9 @@ async def test_full_lifecycle_contract_to_closed(env: WorkflowEnvironment, harne
     for expected in ("engagement_recorded", "nda_signed", "phase:onboarding", "notice_given", "phase:closed"):
         assert expected in actions
 
-    # The fresh histories replay deterministically; RECORD_HISTORIES=1 saves them for test_replay.
-    histories = [await handle.fetch_history()]
-    histories += [await harness.client.get_workflow_handle(f"{handle.id}/check/{n}").fetch_history() for n in (1, 2)]
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=SANDBOX)
-    for history in histories:
-        await replayer.replay_workflow(history)
-    if label := os.environ.get("RECORD_HISTORIES"):  # e.g. RECORD_HISTORIES=v3 names the files *_v3.json
-        names = [f"{n}_{label}" for n in ("engagement_full_lifecycle", "background_check_1", "background_check_2")]
-        for name, history in zip(names, histories, strict=True):
-            saved = {"workflow_id": history.workflow_id, "history": json.loads(history.to_json())}
-            (HISTORIES / f"{name}.json").write_text(json.dumps(saved))
+    # The fresh histories replay deterministically; RECORD_HISTORIES=v3 saves them as *_v3.json.
+    await keep("engagement_full_lifecycle", await handle.fetch_history())
+    for n in (1, 2):
+        await keep(
+            f"background_check_{n}", await harness.client.get_workflow_handle(f"{handle.id}/check/{n}").fetch_history()
+        )

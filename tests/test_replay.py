@@ -20,6 +20,24 @@ def test_histories_are_saved() -> None:
     names = {p.stem for p in HISTORIES}
     for version in ("v1", "v2"):  # v1: before the patches; v2: with them
         assert {f"engagement_full_lifecycle_{version}", f"background_check_1_{version}"} <= names
+    # v3: one path each (tests/test_history_paths.py), recorded before the workflow was reorganised.
+    assert {f"{path}_v3" for path in V3_PATHS} <= names
+
+
+V3_PATHS = (
+    "every_update",  # every update but cancel_engagement, both signals, contract to closed
+    "every_update_check_failed",  # BackgroundCheckWorkflow: failed
+    "every_update_check_cleared",  # BackgroundCheckWorkflow: cleared (after a role change with production)
+    "nda_expired",  # NDA reminders, then cancelled by the deadline
+    "cancelled_in_onboarding",  # cancel_engagement while a check runs: the wind-down cancels it
+    "cancelled_in_onboarding_check",  # BackgroundCheckWorkflow: cancelled by the wind-down
+    "continue_as_new_run1",  # a run ending in continue-as-new (dev server)
+    "continue_as_new_run2",  # the run that follows it
+    "emergency_revoke_restore",  # everyone revoked and restored while a check runs
+    "access_review_scheduled",  # the review timer removes a group added by hand
+    "access_review_requested",  # request_access_review removes a group added by hand
+    "revocation_alert",  # the IAM does not confirm a revocation: admin alert, then the retry lands
+)
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from domain.spec import EngagementSpec, SpecError, load_spec, parse_spec
-from tests.helpers import spec_data
+from tests.sample_spec import spec_data
 
 
 def test_a_valid_spec_parses_with_the_contract_defaults() -> None:

@@ -12,16 +12,14 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from domain.models import (
+from domain.commands import (
     AddEngineer,
     AnswerQuestion,
     AskQuestion,
     CancelEngagement,
     ChangeRole,
     GiveNotice,
-    KnowledgeTransferDocument,
     MoveEndDate,
-    Phase,
     RecordCheckResult,
     RecordDocument,
     RecordNdaSigned,
@@ -31,6 +29,7 @@ from domain.models import (
     ScheduleSession,
 )
 from domain.spec import EngineerSpec
+from domain.vocabulary import KnowledgeTransferDocument, Phase
 from tests.helpers import Harness
 
 ALICE, CAROL = "alice@firm.example", "carol@firm.example"
@@ -83,7 +82,7 @@ async def test_commands_illegal_in_the_phase_are_refused_without_trace(
 async def test_malformed_commands_are_refused_with_the_reason(env: WorkflowEnvironment, harness: Harness) -> None:
     handle = await harness.start(harness.spec())
     await harness.settle(handle, Phase.AWAITING_NDA)
-    await harness.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam"))
+    await harness.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam"))
     assert "not allowed in phase onboarding" in await refused(
         handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam")
     )
@@ -127,9 +126,9 @@ async def test_notice_phase_rules(env: WorkflowEnvironment, harness: Harness) ->
         )
     )
     await harness.settle(handle, Phase.AWAITING_NDA)
-    await harness.update(handle, "record_nda_signed", RecordNdaSigned(actor="ops", signed_by="Sam"))
+    await harness.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam"))
     await harness.settle(handle, Phase.DELIVERY)
-    await harness.update(handle, "give_notice", GiveNotice(actor="erin", given_by="firm"))
+    await harness.update(handle, GiveNotice(actor="erin", given_by="firm"))
     view = await harness.settle(handle, Phase.NOTICE)
     assert view.timeline.end_date
     past = view.timeline.notice_given_at - timedelta(days=1)  # type: ignore[operator]
@@ -145,7 +144,6 @@ async def test_notice_phase_rules(env: WorkflowEnvironment, harness: Harness) ->
     assert "not allowed in phase notice" in await refused(handle, "add_engineer", AddEngineer(actor="m", engineer=DAVE))
     await harness.update(
         handle,
-        "schedule_session",
         ScheduleSession(
             actor="f", session_id="s1", title="Runbooks", starts_at=view.timeline.end_date - timedelta(days=2)
         ),

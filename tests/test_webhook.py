@@ -35,10 +35,11 @@ from adapters.sendgrid_events import (
     SignatureVerifier,
     WorkflowSignalNotifier,
 )
-from domain.emails import EmailKind, Recipient, message_key, sample_facts
-from domain.models import DeliveryProblem
+from domain.email_kinds import EmailKind, Recipient, message_key
 from domain.spec import parse_spec
-from tests.helpers import spec_data
+from domain.state import DeliveryProblem
+from emails.samples import sample_facts
+from tests.sample_spec import spec_data
 from tests.sendgrid_peer import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

@@ -13,8 +13,11 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities, EmailRequest
-    from domain.emails import EmailKind, Recipient
-    from domain.models import BackgroundCheckInput, CheckCompleted, RecordCheckResult
+    from domain.commands import RecordCheckResult
+    from domain.email_builders import check_consent, check_consent_reminder
+    from domain.email_facts import EmailFacts
+    from domain.email_kinds import Recipient
+    from domain.state import BackgroundCheckInput, CheckCompleted
 
 
 @workflow.defn(name="BackgroundCheckWorkflow")
@@ -24,19 +27,15 @@ class BackgroundCheckWorkflow:
 
     @workflow.run
     async def run(self, input: BackgroundCheckInput) -> CheckCompleted:
-        facts = {
-            "client": input.client,
-            "jurisdiction": input.engineer.jurisdiction,
-            "checks": ", ".join(c.replace("_", " ") for c in input.checks),
-        }
-        await self._email(input, EmailKind.CHECK_CONSENT_REQUEST, facts, occurrence=1)
+        await self._email(input, check_consent(input.client, input.engineer, input.checks), occurrence=1)
         reminders = 0
         while self._result is None:
             try:
                 await workflow.wait_condition(lambda: self._result is not None, timeout=input.reminder_interval)
             except TimeoutError:
                 reminders += 1
-                await self._email(input, EmailKind.CHECK_CONSENT_REMINDER, facts, occurrence=reminders)
+                reminder = check_consent_reminder(input.client, input.engineer, input.checks)
+                await self._email(input, reminder, occurrence=reminders)
         # Adjudication: production access needs every check the jurisdiction allows to be clear.
         outcome = self._result.outcome
         completed = CheckCompleted(
@@ -51,9 +50,8 @@ class BackgroundCheckWorkflow:
         )
         return completed
 
-    async def _email(
-        self, input: BackgroundCheckInput, kind: EmailKind, facts: dict[str, str], occurrence: int
-    ) -> None:
+    async def _email(self, input: BackgroundCheckInput, facts: EmailFacts, occurrence: int) -> None:
+        kind = facts.kind
         await workflow.execute_activity_method(
             EmailActivities.send_email,
             EmailRequest(
@@ -66,7 +64,7 @@ class BackgroundCheckWorkflow:
                         name=input.engineer.name, email=str(input.engineer.email), timezone=input.engineer.timezone
                     )
                 ],
-                facts=facts,
+                facts=facts.as_dict(),
             ),
             start_to_close_timeout=timedelta(seconds=60),
             retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=5)),

@@ -1,0 +1,207 @@
+"""The facts of every email, typed: one model per kind.
+
+Dates travel as ISO 8601 UTC strings; the renderer shows them in each recipient's time zone. The
+builders (``domain.email_builders``) are the only code that fills them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from domain.email_kinds import EmailKind
+from domain.vocabulary import Model
+
+
+class EngagementFacts(Model):
+    """What every engagement email can say about the engagement."""
+
+    client: str
+    contract_id: str
+    end_date: str
+    transition_ends_at: str
+
+
+class EmailFacts(Model):
+    kind: ClassVar[EmailKind]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The flat facts the templates read (the engagement's facts merged in)."""
+        data = self.model_dump(mode="json", exclude={"engagement"})
+        engagement = getattr(self, "engagement", None)
+        return {**(engagement.model_dump(mode="json") if engagement else {}), **data}
+
+
+class AboutEngagement(EmailFacts):
+    engagement: EngagementFacts
+
+
+class NdaRequestFacts(AboutEngagement):
+    kind = EmailKind.NDA_REQUEST
+    nda_reference: str
+    ip_assignment_clause: str
+    deadline: str
+
+
+class NdaReminderFacts(NdaRequestFacts):
+    kind = EmailKind.NDA_REMINDER
+    reminder: int
+
+
+class NdaRecordedFacts(AboutEngagement):
+    kind = EmailKind.NDA_RECORDED
+    signed_by: str
+    signed_at: str
+    engineer_count: int
+
+
+class CheckConsentRequestFacts(EmailFacts):
+    kind = EmailKind.CHECK_CONSENT_REQUEST
+    client: str
+    jurisdiction: str
+    checks: str
+
+
+class CheckConsentReminderFacts(CheckConsentRequestFacts):
+    kind = EmailKind.CHECK_CONSENT_REMINDER
+
+
+class AboutEngineer(AboutEngagement):
+    engineer: str
+    role: str
+
+
+class CheckResultFacts(AboutEngineer):
+    kind = EmailKind.CHECK_RESULT
+    outcome: str
+    checks: str
+    consequence: str
+
+
+class AccessGrantedFacts(AboutEngagement):
+    kind = EmailKind.ACCESS_GRANTED
+    roster: str
+
+
+class EngineerAddedFacts(AboutEngineer):
+    kind = EmailKind.ENGINEER_ADDED
+    production_note: str
+
+
+class EngineerRemovedFacts(AboutEngineer):
+    kind = EmailKind.ENGINEER_REMOVED
+    evidence: str
+
+
+class RoleChangedFacts(AboutEngineer):
+    kind = EmailKind.ROLE_CHANGED
+    groups: str
+
+
+class AccessReviewFacts(AboutEngagement):
+    kind = EmailKind.ACCESS_REVIEW
+    reviewed_at: str
+    review_result: str
+    changes: str
+
+
+class NoticeReceivedFacts(AboutEngagement):
+    kind = EmailKind.NOTICE_RECEIVED
+    given_by: str
+    notice_date: str
+    documents: str
+
+
+class EndDateMovedFacts(AboutEngagement):
+    kind = EmailKind.END_DATE_MOVED
+    previous_end_date: str
+    reason_note: str
+
+
+class HandoverReminderFacts(AboutEngagement):
+    kind = EmailKind.HANDOVER_REMINDER
+    missing_documents: str
+    open_sessions: str
+
+
+class SessionInviteFacts(AboutEngagement):
+    kind = EmailKind.SESSION_INVITE
+    title: str
+    starts_at: str
+    duration_minutes: int
+    session_uid: str
+    session_sequence: int
+
+
+class SessionRescheduledFacts(SessionInviteFacts):
+    kind = EmailKind.SESSION_RESCHEDULED
+
+
+class SessionCancelledFacts(SessionInviteFacts):
+    kind = EmailKind.SESSION_CANCELLED
+    reason: str
+
+
+class RevocationReportFacts(AboutEngagement):
+    kind = EmailKind.REVOCATION_REPORT
+    revoked_at: str
+    evidence: str
+
+
+class EmergencyRevocationFacts(AboutEngagement):
+    kind = EmailKind.EMERGENCY_REVOCATION
+    engineers: str
+    reason: str
+    revoked_at: str
+
+
+class TransitionOpenFacts(AboutEngagement):
+    kind = EmailKind.TRANSITION_OPEN
+
+
+class TransitionClosingFacts(AboutEngagement):
+    kind = EmailKind.TRANSITION_CLOSING
+    open_questions: int
+
+
+class ClosingReportFacts(AboutEngagement):
+    kind = EmailKind.CLOSING_REPORT
+    documents: str
+    sessions: str
+    questions: str
+    sweep: str
+
+
+class CancellationFacts(AboutEngagement):
+    kind = EmailKind.CANCELLATION
+    reason: str
+
+
+FACTS_BY_KIND: dict[EmailKind, type[EmailFacts]] = {
+    cls.kind: cls
+    for cls in (
+        NdaRequestFacts,
+        NdaReminderFacts,
+        NdaRecordedFacts,
+        CheckConsentRequestFacts,
+        CheckConsentReminderFacts,
+        CheckResultFacts,
+        AccessGrantedFacts,
+        EngineerAddedFacts,
+        EngineerRemovedFacts,
+        RoleChangedFacts,
+        AccessReviewFacts,
+        NoticeReceivedFacts,
+        EndDateMovedFacts,
+        HandoverReminderFacts,
+        SessionInviteFacts,
+        SessionRescheduledFacts,
+        SessionCancelledFacts,
+        RevocationReportFacts,
+        EmergencyRevocationFacts,
+        TransitionOpenFacts,
+        TransitionClosingFacts,
+        ClosingReportFacts,
+        CancellationFacts,
+    )
+}
+"""Every kind has exactly one facts model (a test holds each model to its template)."""

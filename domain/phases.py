@@ -1,0 +1,111 @@
+"""The one table of commands: each command's Temporal Update name, its CLI name, and the phases in
+which it is legal. Validators, the README's command list and the phase tests all read it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.commands import (
+    AddEngineer,
+    AnswerQuestion,
+    AskQuestion,
+    CancelEngagement,
+    CancelSession,
+    ChangeRole,
+    Command,
+    GiveNotice,
+    MoveEndDate,
+    RecordCheckResult,
+    RecordDocument,
+    RecordNdaSigned,
+    RecordSessionHeld,
+    RemoveEngineer,
+    RequestAccessReview,
+    RescheduleSession,
+    RestoreAccess,
+    RevokeAccessNow,
+    ScheduleSession,
+)
+from domain.vocabulary import Phase
+
+P = Phase
+
+
+@dataclass(frozen=True)
+class CommandRule:
+    update: str
+    """The Temporal Update's name: stable for as long as engagements run."""
+    cli: str
+    """The CLI command that sends it."""
+    command: type[Command]
+    phases: frozenset[Phase]
+    """The phases in which the command is legal."""
+    summary: str
+    """What it does, in a manager's words (CLI help and README)."""
+
+
+def _rule(update: str, cli: str, command: type[Command], phases: set[Phase], summary: str) -> CommandRule:
+    return CommandRule(update, cli, command, frozenset(phases), summary)
+
+
+RUNNING = {P.AWAITING_NDA, P.ONBOARDING, P.DELIVERY, P.NOTICE, P.TRANSITION}
+STAFFED = {P.ONBOARDING, P.DELIVERY, P.NOTICE}
+
+COMMANDS: tuple[CommandRule, ...] = (
+    _rule("record_nda_signed", "nda-signed", RecordNdaSigned, {P.AWAITING_NDA}, "record the NDA as signed"),
+    _rule("add_engineer", "add-engineer", AddEngineer, {P.ONBOARDING, P.DELIVERY}, "staff one more engineer"),
+    _rule("remove_engineer", "remove-engineer", RemoveEngineer, STAFFED, "take an engineer off; access ends now"),
+    _rule("change_role", "change-role", ChangeRole, STAFFED, "give an engineer another role (and access)"),
+    _rule("record_check_result", "record-check", RecordCheckResult, STAFFED, "record a background check result"),
+    _rule("give_notice", "give-notice", GiveNotice, {P.ONBOARDING, P.DELIVERY}, "give notice; the end date follows"),
+    _rule("move_end_date", "move-end-date", MoveEndDate, {P.NOTICE}, "move the agreed end date"),
+    _rule(
+        "record_document",
+        "record-document",
+        RecordDocument,
+        {P.NOTICE, P.TRANSITION},
+        "record a knowledge-transfer document as delivered",
+    ),
+    _rule("schedule_session", "schedule-session", ScheduleSession, {P.NOTICE}, "schedule a handover session"),
+    _rule("reschedule_session", "reschedule-session", RescheduleSession, {P.NOTICE}, "move a handover session"),
+    _rule("cancel_session", "cancel-session", CancelSession, {P.NOTICE}, "cancel a handover session"),
+    _rule(
+        "record_session_held",
+        "session-held",
+        RecordSessionHeld,
+        {P.NOTICE, P.TRANSITION},
+        "record a handover session as held",
+    ),
+    _rule("ask_question", "ask", AskQuestion, {P.TRANSITION}, "record a transition-window question"),
+    _rule("answer_question", "answer", AnswerQuestion, {P.TRANSITION}, "answer a transition-window question"),
+    _rule("request_access_review", "review-access", RequestAccessReview, {P.DELIVERY}, "reconcile the IAM now"),
+    _rule(
+        "revoke_access_now",
+        "revoke-now",
+        RevokeAccessNow,
+        RUNNING,
+        "emergency: revoke one engineer's access, or everyone's, at once",
+    ),
+    _rule("restore_access", "restore-access", RestoreAccess, STAFFED, "lift an emergency revocation"),
+    _rule("cancel_engagement", "cancel", CancelEngagement, {P.AWAITING_NDA, P.ONBOARDING}, "cancel before delivery"),
+)
+
+RULES: dict[type[Command], CommandRule] = {rule.command: rule for rule in COMMANDS}
+BY_CLI: dict[str, CommandRule] = {rule.cli: rule for rule in COMMANDS}
+
+
+def legal_phases(command: type[Command]) -> frozenset[Phase]:
+    return RULES[command].phases
+
+
+def markdown_table() -> str:
+    """The README's command list, generated from the table (a test keeps the README in step)."""
+    order = [p for p in Phase if p not in (P.CLOSED, P.CANCELLED)]
+    lines = [
+        "| command | update | " + " | ".join(p.value for p in order) + " | what it does |",
+        "| --- | --- | " + " | ".join("---" for _ in order) + " | --- |",
+    ]
+    for rule in COMMANDS:
+        marks = " | ".join("✓" if p in rule.phases else "" for p in order)
+        lines.append(f"| `{rule.cli}` | `{rule.update}` | {marks} | {rule.summary} |")
+    return "\n".join(lines)

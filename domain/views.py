@@ -1,0 +1,222 @@
+"""What the status query answers: the engagement as an admin or a manager reads it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from domain.access import is_in_step, plan_engineer
+from domain.spec import EngagementSpec
+from domain.state import DeliveryProblem, EngagementState, HandoverSession, Question, RevocationEvidence
+from domain.vocabulary import ACCESS_PHASES, CheckStatus, KnowledgeTransferDocument, Model, Phase
+
+
+class Deadline(Model):
+    label: str
+    at: datetime
+
+
+class EngineerView(Model):
+    name: str
+    email: str
+    role: str
+    production_access: bool
+    check: CheckStatus
+    removed: bool
+    suspended: bool = False
+    identity_active: bool
+    groups: list[str]
+
+
+class DocumentView(Model):
+    name: KnowledgeTransferDocument
+    delivered_at: datetime | None
+    location: str | None
+
+
+class Timeline(Model):
+    contract_signed_at: datetime
+    nda_signed_at: datetime | None
+    notice_given_at: datetime | None
+    end_date: datetime | None
+    transition_ends_at: datetime | None
+    closed_at: datetime | None
+
+
+class StatusView(Model):
+    contract_id: str
+    client: str
+    engagement_type: str
+    phase: Phase
+    timeline: Timeline
+    engineers: list[EngineerView]
+    documents: list[DocumentView]
+    sessions: list[HandoverSession]
+    questions: list[Question]
+    next_deadline: Deadline | None
+    cancelled_reason: str | None
+    revocation: RevocationEvidence | None
+    last_access_review_at: datetime | None = None
+    access_suspended: bool = False
+    delivery_problems: list[DeliveryProblem] = Field(default_factory=list)
+    pending_effects: int
+    """Side effects decided and not yet performed."""
+    settled: bool = False
+    """No effect pending and every identity in the IAM matches the plan."""
+    runs: int
+
+
+class EngagementSummary(Model):
+    contract_id: str
+    phase: Phase
+    closed_at: datetime | None
+    engineers: int
+    documents_delivered: int
+    sessions_held: int
+    questions_answered: int
+    remaining_grants: int
+    active_identities: int
+    runs: int
+
+
+def settled(spec: EngagementSpec, state: EngagementState) -> bool:
+    """Nothing decided is still waiting: no queued effect, every identity matches its plan."""
+    return (
+        not state.effects
+        and state.emergency is None
+        and not state.access_review_requested
+        and all(
+            not e.announcements
+            and not e.reconcile_requested
+            and not (e.check_result_sent and e.check is CheckStatus.IN_PROGRESS)
+            and is_in_step(plan_engineer(spec.roles, e, state.phase, all_suspended=state.access_suspended), e)
+            and not (e.check is CheckStatus.PENDING and state.phase in ACCESS_PHASES)
+            for e in state.engineers
+        )
+    )
+
+
+def next_deadline(spec: EngagementSpec, state: EngagementState) -> Deadline | None:
+    if state.phase is Phase.AWAITING_NDA:
+        return Deadline(label="NDA deadline", at=state.contract_signed_at + spec.nda_deadline)
+    if state.phase is Phase.DELIVERY and state.next_access_review_at:
+        return Deadline(label="next access review", at=state.next_access_review_at)
+    if state.phase is Phase.NOTICE and state.end_date:
+        return Deadline(label="end date: all access revoked", at=state.end_date)
+    if state.phase is Phase.TRANSITION and state.transition_ends_at:
+        return Deadline(label="transition window closes", at=state.transition_ends_at)
+    return None
+
+
+def status_view(spec: EngagementSpec, state: EngagementState) -> StatusView:
+    delivered = {d.name: d for d in state.documents}
+    return StatusView(
+        contract_id=spec.contract_id,
+        client=spec.client.name,
+        engagement_type=spec.engagement_type.value,
+        phase=state.phase,
+        timeline=Timeline(
+            contract_signed_at=state.contract_signed_at,
+            nda_signed_at=state.nda_signed_at,
+            notice_given_at=state.notice.given_at if state.notice else None,
+            end_date=state.end_date,
+            transition_ends_at=state.transition_ends_at,
+            closed_at=state.closed_at,
+        ),
+        engineers=[
+            EngineerView(
+                name=e.spec.name,
+                email=e.email,
+                role=e.spec.role,
+                production_access=e.spec.production_access,
+                check=e.check,
+                removed=e.removed,
+                suspended=e.suspended,
+                identity_active=e.identity_active,
+                groups=e.groups,
+            )
+            for e in state.engineers
+        ],
+        documents=[
+            DocumentView(
+                name=name,
+                delivered_at=delivered[name].delivered_at if name in delivered else None,
+                location=delivered[name].location if name in delivered else None,
+            )
+            for name in KnowledgeTransferDocument
+        ],
+        sessions=state.sessions,
+        questions=state.questions,
+        next_deadline=next_deadline(spec, state),
+        cancelled_reason=state.cancelled_reason,
+        revocation=state.revocation,
+        last_access_review_at=state.last_access_review_at,
+        access_suspended=state.access_suspended,
+        delivery_problems=state.delivery_problems,
+        pending_effects=len(state.effects),
+        settled=settled(spec, state),
+        runs=state.runs,
+    )
+
+
+def summary(spec: EngagementSpec, state: EngagementState) -> EngagementSummary:
+    return EngagementSummary(
+        contract_id=spec.contract_id,
+        phase=state.phase,
+        closed_at=state.closed_at,
+        engineers=len(state.engineers),
+        documents_delivered=len(state.documents),
+        sessions_held=sum(1 for s in state.sessions if s.status == "held"),
+        questions_answered=sum(1 for q in state.questions if q.answer),
+        remaining_grants=sum(len(e.groups) for e in state.engineers),
+        active_identities=sum(1 for e in state.engineers if e.identity_active),
+        runs=state.runs,
+    )
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
+
+
+def format_status(view: StatusView) -> str:
+    t = view.timeline
+    state = "settled" if view.settled else f"converging ({view.pending_effects} step(s) pending)"
+    lines = [
+        f"{view.contract_id} · {view.client} · {view.engagement_type.replace('_', ' ')}",
+        f"phase: {view.phase.value}" + (f" ({view.cancelled_reason})" if view.cancelled_reason else ""),
+        f"state: {state}" + (" · ALL ACCESS SUSPENDED (emergency)" if view.access_suspended else ""),
+        "",
+        "timeline",
+        f"  contract signed   {_when(t.contract_signed_at)}",
+        f"  NDA signed        {_when(t.nda_signed_at)}",
+        f"  notice given      {_when(t.notice_given_at)}",
+        f"  end date          {_when(t.end_date)}",
+        f"  transition ends   {_when(t.transition_ends_at)}",
+        f"  closed            {_when(t.closed_at)}",
+    ]
+    if view.next_deadline:
+        lines.append(f"  next deadline     {_when(view.next_deadline.at)}  {view.next_deadline.label}")
+    if view.last_access_review_at:
+        lines.append(f"  last access review {_when(view.last_access_review_at)}")
+    lines += ["", "engineers"]
+    for e in view.engineers:
+        state = "removed" if e.removed else ("active" if e.identity_active else "no active identity")
+        state += ", suspended (emergency)" if e.suspended else ""
+        groups = ", ".join(e.groups) or "no groups"
+        lines.append(f"  {e.name} <{e.email}> {e.role}, check {e.check.value}, {state}: {groups}")
+    lines += ["", "knowledge transfer"]
+    for d in view.documents:
+        lines.append(f"  {d.name.value:<30} {'delivered ' + _when(d.delivered_at) if d.delivered_at else 'missing'}")
+    lines += ["", "handover sessions"]
+    lines += [f"  {s.session_id}: {s.title} at {_when(s.starts_at)} ({s.status})" for s in view.sessions] or ["  none"]
+    if view.delivery_problems:
+        lines += ["", "emails that will not arrive"]
+        lines += [
+            f"  {p.kind} to {p.recipient}: {p.event} ({p.reason or 'no reason given'})" for p in view.delivery_problems
+        ]
+    lines += ["", "questions"]
+    lines += [f"  {q.question_id}: {'answered' if q.answer else 'open'} · {q.text}" for q in view.questions] or [
+        "  none"
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,56 @@
+"""The engagement's vocabulary: its phases, check states and knowledge-transfer documents."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Phase(StrEnum):
+    AWAITING_NDA = "awaiting_nda"
+    ONBOARDING = "onboarding"
+    DELIVERY = "delivery"
+    NOTICE = "notice"
+    TRANSITION = "transition"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+ACCESS_PHASES = frozenset({Phase.ONBOARDING, Phase.DELIVERY, Phase.NOTICE})
+"""The only phases in which any engineer may hold a grant in the client's IAM."""
+
+
+class CheckStatus(StrEnum):
+    NOT_REQUIRED = "not_required"
+    PENDING = "pending"
+    """Required; the check workflow has not started yet (it starts once the NDA is signed)."""
+    IN_PROGRESS = "in_progress"
+    CLEARED = "cleared"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class KnowledgeTransferDocument(StrEnum):
+    ARCHITECTURE_DOCUMENTATION = "architecture_documentation"
+    SYSTEM_RUNBOOKS = "system_runbooks"
+    INFRASTRUCTURE_DOCUMENTATION = "infrastructure_documentation"
+    VENDOR_CONTRACT_INVENTORY = "vendor_contract_inventory"
+    DECISION_LOGS = "decision_logs"
+
+
+DOCUMENT_LABELS: dict[KnowledgeTransferDocument, str] = {
+    KnowledgeTransferDocument.ARCHITECTURE_DOCUMENTATION: "architecture documentation",
+    KnowledgeTransferDocument.SYSTEM_RUNBOOKS: "system runbooks",
+    KnowledgeTransferDocument.INFRASTRUCTURE_DOCUMENTATION: "infrastructure documentation",
+    KnowledgeTransferDocument.VENDOR_CONTRACT_INVENTORY: "vendor contract inventory",
+    KnowledgeTransferDocument.DECISION_LOGS: "decision logs",
+}
+"""How a person reads each document's name."""
+
+
+class Model(BaseModel):
+    """Every model that crosses the Temporal boundary refuses unknown fields: add fields with defaults,
+    never rename or remove one (old continue-as-new inputs and histories must still load)."""
+
+    model_config = ConfigDict(extra="forbid")

@@ -1,0 +1,1 @@
+"""Email rendering: templates, dates in the recipient's time zone, calendar invitations, previews."""

@@ -1,0 +1,78 @@
+"""What the encryption tests share: keys, a codec server on a loopback port, and a walk over every
+payload a history (or any Temporal message) holds."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import uvicorn
+from google.protobuf.message import Message
+from temporalio.api.common.v1 import Payload
+
+from adapters.codec import EncryptionCodec, Keyring
+from codec_server import codec_app
+
+TOKEN = "test-codec-token"
+UI_ORIGIN = "http://localhost:8233"
+
+
+def key(byte: int) -> str:
+    return base64.b64encode(bytes([byte]) * 32).decode()
+
+
+def keyring(active: str = "k1", **keys: str) -> Keyring:
+    return Keyring.from_base64(keys or {"k1": key(1)}, active)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class CodecServer:
+    url: str
+
+
+@contextlib.asynccontextmanager
+async def codec_server(ring: Keyring, max_body_bytes: int = 64 * 1024) -> AsyncIterator[CodecServer]:
+    """The real app under uvicorn on a free loopback port, for the block."""
+    app = codec_app(EncryptionCodec(ring), TOKEN, [UI_ORIGIN], max_body_bytes)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(200):  # bounded: at most 10 s for a loopback listener to come up
+            if server.started:
+                break
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.05)
+        assert server.started, "the codec server did not start"
+        yield CodecServer(f"http://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        await task
+
+
+def payloads_in(message: Message) -> Iterator[Payload]:
+    """Every Payload anywhere inside a protobuf message (history events, failures, memos, ...)."""
+    if isinstance(message, Payload):
+        yield message
+        return
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        if isinstance(value, Message):
+            yield from payloads_in(value)
+        else:  # a repeated field, or a map whose values are messages
+            items = value.values() if field.message_type.GetOptions().map_entry else value
+            for item in items:
+                if isinstance(item, Message):
+                    yield from payloads_in(item)

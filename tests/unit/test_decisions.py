@@ -1,0 +1,225 @@
+"""The unit tier: every command decided in every phase, in milliseconds, with no server.
+
+A command legal in the phase is accepted or refused with a typed refusal; one illegal in the phase
+is refused as such; and whatever a manager sends, the decision raises nothing but a typed refusal,
+and a refused command leaves the state exactly as it was.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from domain.commands import (
+    AddEngineer,
+    AnswerQuestion,
+    AskQuestion,
+    CancelEngagement,
+    CancelSession,
+    ChangeRole,
+    Command,
+    GiveNotice,
+    MoveEndDate,
+    RecordCheckResult,
+    RecordDocument,
+    RecordNdaSigned,
+    RecordSessionHeld,
+    RemoveEngineer,
+    RequestAccessReview,
+    RescheduleSession,
+    RestoreAccess,
+    RevokeAccessNow,
+    ScheduleSession,
+)
+from domain.decisions import decide, dry_run
+from domain.decisions.change import IllegalInPhase, Refusal
+from domain.effects import AuditEffect, EmailEffect, PhaseEffect
+from domain.email_kinds import EmailKind
+from domain.phases import COMMANDS, RULES
+from domain.spec import EngagementSpec, EngineerSpec, parse_spec
+from domain.state import EngagementState, EngineerState, HandoverSession, Question
+from domain.vocabulary import CheckStatus, KnowledgeTransferDocument, Phase
+from tests.sample_spec import spec_data
+
+NOW = datetime(2027, 1, 10, 9, 0, tzinfo=UTC)
+SPEC: EngagementSpec = parse_spec(spec_data())
+ALICE, BOB, CAROL = "alice@firm.example", "bob@firm.example", "carol@firm.example"
+DAVE = EngineerSpec(name="Dave New", email="dave@firm.example", role="analyst", jurisdiction="PT")
+
+
+def state_in(phase: Phase) -> EngagementState:
+    """An engagement in the phase, with what that phase typically holds (checks, sessions, questions)."""
+    signed = NOW - timedelta(days=200)
+    engineers = [
+        EngineerState(spec=e, check=CheckStatus.IN_PROGRESS if e.production_access else CheckStatus.NOT_REQUIRED)
+        for e in SPEC.engineers
+    ]
+    for e in engineers:
+        e.check_workflow_id = f"engagement-x/check/{e.email}" if e.check is CheckStatus.IN_PROGRESS else None
+    state = EngagementState(phase=phase, contract_signed_at=signed, engineers=engineers)
+    if phase not in (Phase.AWAITING_NDA, Phase.CANCELLED):
+        state.nda_signed_at = signed + timedelta(days=1)
+    if phase in (Phase.NOTICE, Phase.TRANSITION, Phase.CLOSED):
+        state.end_date = NOW + (timedelta(days=30) if phase is Phase.NOTICE else -timedelta(days=3))
+        state.transition_ends_at = state.end_date + SPEC.transition_window
+        state.sessions = [
+            HandoverSession(
+                session_id="s1", title="Walkthrough", starts_at=NOW + timedelta(days=2), duration=timedelta(hours=1)
+            )
+        ]
+    if phase is Phase.TRANSITION:
+        state.questions = [Question(question_id="q1", text="Where?", asked_by="c", asked_at=NOW - timedelta(days=1))]
+    return state
+
+
+def sample_command(command: type[Command]) -> Command:
+    """A well-formed command of each kind, as a manager would send it."""
+    later = NOW + timedelta(days=5)
+    samples: dict[type[Command], Command] = {
+        RecordNdaSigned: RecordNdaSigned(actor="ops", signed_by="Sam"),
+        AddEngineer: AddEngineer(actor="erin", engineer=DAVE),
+        RemoveEngineer: RemoveEngineer(actor="erin", email=CAROL),
+        ChangeRole: ChangeRole(actor="erin", email=CAROL, role="developer"),
+        RecordCheckResult: RecordCheckResult(actor="hr", email=ALICE, outcome="cleared"),
+        GiveNotice: GiveNotice(actor="erin", given_by="client"),
+        MoveEndDate: MoveEndDate(actor="erin", end_date=NOW + timedelta(days=40)),
+        RecordDocument: RecordDocument(
+            actor="fran", document=KnowledgeTransferDocument.SYSTEM_RUNBOOKS, location="https://wiki.example/rb"
+        ),
+        ScheduleSession: ScheduleSession(actor="fran", session_id="s2", title="Ops", starts_at=later),
+        RescheduleSession: RescheduleSession(actor="fran", session_id="s1", starts_at=later),
+        CancelSession: CancelSession(actor="fran", session_id="s1", reason="merged"),
+        RecordSessionHeld: RecordSessionHeld(actor="fran", session_id="s1"),
+        AskQuestion: AskQuestion(actor="lee", question_id="q2", text="How?"),
+        AnswerQuestion: AnswerQuestion(actor="fran", question_id="q1", answer="Here."),
+        RequestAccessReview: RequestAccessReview(actor="ian"),
+        RevokeAccessNow: RevokeAccessNow(actor="ciso", reason="breach"),
+        RestoreAccess: RestoreAccess(actor="ciso"),
+        CancelEngagement: CancelEngagement(actor="erin", reason="withdrawn"),
+    }
+    return samples[command]
+
+
+@pytest.mark.parametrize("phase", list(Phase), ids=lambda p: p.value)
+@pytest.mark.parametrize("rule", COMMANDS, ids=lambda r: r.update)
+def test_every_command_in_every_phase_follows_the_table(rule: Any, phase: Phase) -> None:
+    state = state_in(phase)
+    before = state.model_dump()
+    command = sample_command(rule.command)
+    if phase not in rule.phases:
+        with pytest.raises(IllegalInPhase, match=f"not allowed in phase {phase.value}"):
+            dry_run(SPEC, state, NOW, command, "engagement-x")
+        assert state.model_dump() == before
+        return
+    try:
+        decision = decide(SPEC, state, NOW, command, "engagement-x")
+    except Refusal as refusal:  # legal here, but this engagement's facts refuse it (e.g. nothing suspended)
+        assert not isinstance(refusal, IllegalInPhase)
+        assert refusal.message
+        return
+    assert decision.ack.accepted
+    assert decision.effects == state.effects[-len(decision.effects) :] if decision.effects else True
+
+
+def test_the_phase_table_covers_every_command_model_once() -> None:
+    assert len(RULES) == len(COMMANDS) == 18
+    assert len({r.update for r in COMMANDS}) == len({r.cli for r in COMMANDS}) == 18
+
+
+def test_notice_sets_the_end_date_and_queues_its_audit_email_and_phase_in_order() -> None:
+    state = state_in(Phase.DELIVERY)
+    decision = decide(SPEC, state, NOW, GiveNotice(actor="erin", given_by="client"), "engagement-x")
+    assert state.end_date == NOW + SPEC.notice_period
+    assert state.transition_ends_at == state.end_date + SPEC.transition_window
+    assert [type(e) for e in decision.effects] == [AuditEffect, EmailEffect, PhaseEffect]
+    email = decision.effects[1]
+    assert isinstance(email, EmailEffect) and email.kind is EmailKind.NOTICE_RECEIVED
+    assert email.facts["end_date"] == state.end_date.isoformat()
+    assert decision.ack.phase is Phase.NOTICE
+
+
+def test_emergency_revocation_of_everyone_suspends_all_and_names_them() -> None:
+    state = state_in(Phase.DELIVERY)
+    decide(SPEC, state, NOW, RevokeAccessNow(actor="ciso", reason="breach"), "engagement-x")
+    assert state.access_suspended
+    assert state.emergency is not None and state.emergency.emails == sorted([ALICE, BOB, CAROL])
+    restore = decide(SPEC, state, NOW, RestoreAccess(actor="ciso"), "engagement-x")
+    assert not state.access_suspended and restore.ack.accepted == "access restored to the policy"
+
+
+def test_a_recorded_check_result_waits_for_the_check_to_report_back() -> None:
+    state = state_in(Phase.ONBOARDING)
+    decide(SPEC, state, NOW, RecordCheckResult(actor="hr", email=ALICE, outcome="failed"), "engagement-x")
+    alice = state.engineer(ALICE)
+    assert alice is not None and alice.check_result_sent and alice.check is CheckStatus.IN_PROGRESS
+
+
+# ---------------------------------------------------------------- whatever a manager sends
+
+TEXT = st.text(min_size=1, max_size=30)
+MOMENTS = st.datetimes(
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.sampled_from([UTC, None])
+)
+EMAILS = st.sampled_from([ALICE, BOB, CAROL, "dave@firm.example", "nobody@elsewhere.example"])
+IDS = st.sampled_from(["s1", "s2", "q1", "q2", "x"])
+DURATIONS = st.timedeltas(min_value=timedelta(days=-5), max_value=timedelta(days=365 * 50))
+
+COMMAND_STRATEGIES: list[st.SearchStrategy[Command]] = [
+    st.builds(RecordNdaSigned, actor=TEXT, signed_by=TEXT),
+    st.builds(
+        AddEngineer,
+        actor=TEXT,
+        engineer=st.builds(
+            EngineerSpec,
+            name=TEXT,
+            email=EMAILS,
+            role=st.sampled_from(["developer", "sre", "analyst", "ghost"]),
+            production_access=st.booleans(),
+            jurisdiction=st.sampled_from(["PT", "DE", "US"]),
+        ),
+    ),
+    st.builds(RemoveEngineer, actor=TEXT, email=EMAILS),
+    st.builds(
+        ChangeRole,
+        actor=TEXT,
+        email=EMAILS,
+        role=st.sampled_from(["developer", "sre", "analyst", "ghost"]),
+        production_access=st.none() | st.booleans(),
+    ),
+    st.builds(RecordCheckResult, actor=TEXT, email=EMAILS, outcome=st.sampled_from(["cleared", "failed"])),
+    st.builds(GiveNotice, actor=TEXT, given_by=st.sampled_from(["client", "firm"])),
+    st.builds(MoveEndDate, actor=TEXT, end_date=MOMENTS),
+    st.builds(RecordDocument, actor=TEXT, document=st.sampled_from(list(KnowledgeTransferDocument)), location=TEXT),
+    st.builds(ScheduleSession, actor=TEXT, session_id=IDS, title=TEXT, starts_at=MOMENTS, duration=DURATIONS),
+    st.builds(RescheduleSession, actor=TEXT, session_id=IDS, starts_at=MOMENTS, duration=st.none() | DURATIONS),
+    st.builds(CancelSession, actor=TEXT, session_id=IDS),
+    st.builds(RecordSessionHeld, actor=TEXT, session_id=IDS),
+    st.builds(AskQuestion, actor=TEXT, question_id=IDS, text=TEXT),
+    st.builds(AnswerQuestion, actor=TEXT, question_id=IDS, answer=TEXT),
+    st.builds(RequestAccessReview, actor=TEXT),
+    st.builds(RevokeAccessNow, actor=TEXT, email=st.none() | EMAILS, reason=TEXT),
+    st.builds(RestoreAccess, actor=TEXT, email=st.none() | EMAILS),
+    st.builds(CancelEngagement, actor=TEXT, reason=TEXT),
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    phase=st.sampled_from(list(Phase)),
+    commands=st.lists(st.one_of(COMMAND_STRATEGIES), min_size=1, max_size=6),
+)
+def test_no_command_in_any_phase_raises_anything_but_a_typed_refusal(phase: Phase, commands: list[Command]) -> None:
+    state = state_in(phase)
+    for command in commands:
+        before = state.model_dump()
+        try:
+            dry_run(SPEC, state, NOW, command, "engagement-x")
+        except Refusal as refusal:
+            assert type(refusal) is not Refusal and refusal.message  # a typed refusal with a reason
+            assert state.model_dump() == before  # a refused command changes nothing
+            continue
+        decide(SPEC, state, NOW, command, "engagement-x")  # what the dry run accepted, the decision applies

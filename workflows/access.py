@@ -1,0 +1,127 @@
+"""Converging the client's IAM on the least-privilege plan: every grant and every revocation of an
+engagement goes through here, and nothing is believed before the IAM reads it back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from temporalio import workflow
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.engagement import AccessRequest, AlertInput, EngagementActivities
+    from domain.access import AccessPlan, checks_for, is_in_step, managed_groups
+    from domain.decisions import lifecycle as rules
+    from domain.decisions.change import SYSTEM, Change
+    from domain.spec import EngagementSpec
+    from domain.state import BackgroundCheckInput, EngagementState, EngineerAccessReadBack, EngineerState
+    from domain.vocabulary import ACCESS_PHASES, CheckStatus
+    from workflows.background_check import BackgroundCheckWorkflow
+    from workflows.effects import IAM, STORAGE
+
+
+class AccessLane:
+    def __init__(self, spec: EngagementSpec, state: EngagementState, change: Callable[[], Change]) -> None:
+        self._spec = spec
+        self._state = state
+        self._change = change
+
+    @property
+    def _engagement_id(self) -> str:
+        return workflow.info().workflow_id
+
+    async def converge(self) -> None:
+        """Start due background checks, then bring every identity in the IAM in line with the plan."""
+        state = self._state
+        for engineer in state.current_engineers():
+            if engineer.check is CheckStatus.PENDING and state.phase in ACCESS_PHASES:
+                await self._start_check(engineer)
+        stale = [e for e in state.engineers if e.reconcile_requested or not is_in_step(self._plan(e), e)]
+        if stale:
+            await asyncio.gather(
+                *(self._apply(e, actor=e.requested_by or SYSTEM, reason=state.phase.value) for e in stale)
+            )
+        rules.announce_all(self._change())
+        rules.report_emergency(self._change())
+
+    def _plan(self, engineer: EngineerState) -> AccessPlan:
+        return rules.plan(self._spec, self._state, engineer)
+
+    async def _apply(self, engineer: EngineerState, *, actor: str, reason: str) -> EngineerAccessReadBack:
+        plan = self._plan(engineer)
+        revoking = bool(set(engineer.groups) - plan.groups) or (engineer.identity_active and not plan.active)
+        request = AccessRequest(
+            engagement_id=self._engagement_id,
+            iam=self._spec.iam,
+            email=engineer.email,
+            display_name=engineer.spec.name,
+            active=plan.active,
+            groups=sorted(plan.groups),
+            scope=sorted(managed_groups(self._spec.roles)),
+            actor=actor,
+            reason=reason,
+            at=workflow.now(),
+        )
+        applying = asyncio.create_task(
+            workflow.execute_activity_method(EngagementActivities.apply_access, request, **IAM)
+        )
+        if revoking and workflow.patched("revocation-alert"):
+            # Revocation is retried until the IAM confirms it; an admin hears if that takes too long.
+            try:
+                await workflow.wait_condition(applying.done, timeout=self._spec.revocation_alert_after)
+            except TimeoutError:
+                await workflow.execute_activity_method(
+                    EngagementActivities.raise_alert,
+                    AlertInput(
+                        engagement_id=self._engagement_id,
+                        at=workflow.now(),
+                        kind="revocation_unconfirmed",
+                        message=(
+                            f"the IAM has not confirmed the revocation of {engineer.email}'s access "
+                            f"({reason}) after {self._spec.revocation_alert_after}; still retrying"
+                        ),
+                        details={"engineer": engineer.email, "reason": reason, "iam": self._spec.iam.scim_base_url},
+                    ),
+                    **STORAGE,
+                )
+        readback = await applying
+        rules.access_applied(self._change(), engineer, readback, actor, reason)
+        return readback
+
+    async def wind_down(self, *, actor: str, reason: str) -> list[EngineerAccessReadBack]:
+        """Cancel running checks and apply the (empty) plan to every identity; return the read-backs."""
+        for engineer in self._state.engineers:
+            if engineer.check is CheckStatus.IN_PROGRESS and engineer.check_workflow_id:
+                await workflow.get_external_workflow_handle(engineer.check_workflow_id).cancel()
+                engineer.check = CheckStatus.CANCELLED
+            elif engineer.check is CheckStatus.PENDING:
+                engineer.check = CheckStatus.CANCELLED
+        engineers = self._state.engineers
+        return list(await asyncio.gather(*(self._apply(e, actor=actor, reason=reason) for e in engineers)))
+
+    async def review(self) -> None:
+        """Read what the IAM actually holds, remove drift, restore what is missing, report it."""
+        engineers = self._state.engineers
+        readbacks = await asyncio.gather(*(self._apply(e, actor=SYSTEM, reason="access review") for e in engineers))
+        rules.access_reviewed(self._change(), list(readbacks))
+
+    async def _start_check(self, engineer: EngineerState) -> None:
+        state = self._state
+        state.check_workflows_started += 1
+        child_id = f"{self._engagement_id}/check/{state.check_workflows_started}"
+        await workflow.start_child_workflow(
+            BackgroundCheckWorkflow.run,
+            BackgroundCheckInput(
+                engagement_workflow_id=self._engagement_id,
+                engagement_id=self._engagement_id,
+                client=self._spec.client.name,
+                engineer=engineer.spec,
+                checks=checks_for(engineer.spec.jurisdiction),
+                reminder_interval=self._spec.check_reminder_interval,
+            ),
+            id=child_id,
+            # The check outlives a continue-as-new of its engagement: it reports back by signal.
+            parent_close_policy=ParentClosePolicy.ABANDON,
+        )
+        rules.check_started(self._change(), engineer, child_id, checks_for(engineer.spec.jurisdiction))

@@ -1,0 +1,123 @@
+"""How the engagement workflow performs a queued side effect: one activity per effect, with the
+retry policy of the system it touches. Orchestration only: the effects were decided elsewhere."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TypedDict
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.email import EmailActivities, EmailRequest
+    from activities.engagement import (
+        AuditInput,
+        DocumentInput,
+        EngagementActivities,
+        EngineerRecord,
+        PhaseChange,
+        QuestionInput,
+        SessionInput,
+    )
+    from domain.effects import AuditEffect, Effect, EmailEffect, EngineerEffect, PhaseEffect, RecordEffect
+    from domain.state import EngagementState
+
+
+class ActivityOptions(TypedDict):
+    start_to_close_timeout: timedelta
+    retry_policy: RetryPolicy
+
+
+STORAGE = ActivityOptions(
+    start_to_close_timeout=timedelta(seconds=30),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+)
+"""Writes to our own database: retried quickly, for as long as it takes."""
+IAM = ActivityOptions(
+    start_to_close_timeout=timedelta(seconds=60),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=2)),
+)
+"""The client's IAM: retried through outages with backoff, never given up on (revocation must land)."""
+EMAIL = ActivityOptions(
+    start_to_close_timeout=timedelta(seconds=60),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=5)),
+)
+
+
+async def perform(engagement_id: str, state: EngagementState, effect: Effect) -> None:
+    if isinstance(effect, EmailEffect):
+        await workflow.execute_activity_method(
+            EmailActivities.send_email,
+            EmailRequest(
+                engagement_id=engagement_id,
+                kind=effect.kind,
+                step=effect.step,
+                occurrence=effect.occurrence,
+                recipients=effect.recipients,
+                facts=effect.facts,
+            ),
+            **EMAIL,
+        )
+    elif isinstance(effect, AuditEffect):
+        await workflow.execute_activity_method(
+            EngagementActivities.append_audit,
+            AuditInput(
+                engagement_id=engagement_id,
+                at=effect.at,
+                actor=effect.actor,
+                action=effect.action,
+                details=effect.details,
+            ),
+            **STORAGE,
+        )
+    elif isinstance(effect, PhaseEffect):
+        await workflow.execute_activity_method(
+            EngagementActivities.record_phase,
+            PhaseChange(
+                engagement_id=engagement_id,
+                phase=effect.phase,
+                at=effect.at,
+                actor=effect.actor,
+                reason=effect.reason,
+                nda_signed_at=state.nda_signed_at,
+                notice_given_at=state.notice.given_at if state.notice else None,
+                end_date=state.end_date,
+                closed_at=state.closed_at,
+            ),
+            **STORAGE,
+        )
+    elif isinstance(effect, EngineerEffect):
+        engineer = state.engineer(effect.email)
+        assert engineer is not None
+        await workflow.execute_activity_method(
+            EngagementActivities.save_engineer,
+            EngineerRecord(
+                engagement_id=engagement_id, engineer=engineer, at=effect.at, actor=effect.actor, action=effect.action
+            ),
+            **STORAGE,
+        )
+    elif isinstance(effect, RecordEffect):
+        await _perform_record(engagement_id, state, effect)
+
+
+async def _perform_record(engagement_id: str, state: EngagementState, effect: RecordEffect) -> None:
+    if effect.what == "document":
+        record = next(d for d in state.documents if d.name.value == effect.key)
+        await workflow.execute_activity_method(
+            EngagementActivities.save_document, DocumentInput(engagement_id=engagement_id, record=record), **STORAGE
+        )
+    elif effect.what == "session":
+        session = next(s for s in state.sessions if s.session_id == effect.key)
+        await workflow.execute_activity_method(
+            EngagementActivities.save_session,
+            SessionInput(engagement_id=engagement_id, session=session, actor=effect.actor, at=effect.at),
+            **STORAGE,
+        )
+    else:
+        question = next(q for q in state.questions if q.question_id == effect.key)
+        await workflow.execute_activity_method(
+            EngagementActivities.save_question,
+            QuestionInput(engagement_id=engagement_id, question=question, actor=effect.actor, at=effect.at),
+            **STORAGE,
+        )
