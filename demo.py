@@ -176,7 +176,7 @@ async def main(args: argparse.Namespace) -> int:
     settings = Settings()
     run_dir = settings.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, allow_short_durations=True)  # the demo's durations are minutes by design
     suffix = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     spec = spec.model_copy(update={"contract_id": f"{spec.contract_id}-{suffix}"})
     scim_port = int(spec.iam.scim_base_url.split(":")[2].split("/")[0])

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     scim_tokens_file: Path | None = None
     """A JSON file mapping token_ref to bearer token, read by the worker at start."""
     scim_timeout_seconds: float = 10.0
+    allow_short_durations: bool = False
+    """Accept spec durations below their floors (README "Limits"), down to one second: for demos and
+    tests only; a real contract keeps reminders at most hourly, notice at least a day, ..."""
 
     def resolved_outbox_dir(self) -> Path:
         return self.outbox_dir or self.run_dir / "outbox"

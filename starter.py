@@ -297,11 +297,11 @@ async def run(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
     settings = Settings()
     if args.command == "validate":
-        spec = load_spec(args.spec)
+        spec = load_spec(args.spec, allow_short_durations=settings.allow_short_durations)
         print(f"{args.spec}: valid spec for contract {spec.contract_id} ({len(spec.engineers)} engineers)")
         return 0
     if args.command == "preview-email":
-        spec = load_spec(args.spec)
+        spec = load_spec(args.spec, allow_short_durations=True)  # a preview starts nothing
         try:
             sender = Recipient(name=settings.email_from_name, email=settings.email_from)
             preview = preview_email(spec, EmailKind(args.kind), args.recipient, args.output, sender)
@@ -310,7 +310,7 @@ async def run(argv: Sequence[str]) -> int:
         sys.stdout.write(preview)
         return 0
     if args.command == "start":
-        spec = load_spec(args.spec)  # a bad spec is refused before anything is contacted
+        spec = load_spec(args.spec, allow_short_durations=settings.allow_short_durations)  # refused before any contact
         client = await connect()
         handle = await start_engagement(client, spec, settings.task_queue)
         print(f"started {handle.id}")

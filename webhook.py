@@ -4,10 +4,12 @@ Run it with ``python webhook.py`` (SENDGRID_WEBHOOK_PUBLIC_KEY set, WEBHOOK_HOST
 point SendGrid's Event Webhook at ``http(s)://<host>/sendgrid/events`` with signing enabled.
 Ctrl-C (or SIGTERM) finishes the requests in flight and exits.
 
-Answers: 200 once the events are recorded; 401 for a post without signature headers and 403 for a
-bad, tampered or stale one (nothing recorded); 400 for a signed body that is not an event array;
-413 for an oversized post; 503 when recording or telling the engagement failed, so that SendGrid
-posts again (recording is idempotent, the follow-up resumes).
+Answers: 200 once the usable events are recorded (a malformed event in the batch is rejected alone:
+counted as ``rejected``, logged without its content, never stored, so SendGrid need not post it
+again); 401 for a post without signature headers and 403 for a bad, tampered or stale one (nothing
+recorded); 400 for a signed body that is not JSON, not an array or nested too deeply; 413 for a post
+over 8 MiB; 503 when recording or telling the engagement failed, so that SendGrid posts again
+(recording is idempotent, the follow-up resumes).
 """
 
 from __future__ import annotations
@@ -81,8 +83,8 @@ def event_webhook_app(verifier: SignatureVerifier, processor: DeliveryEventProce
             post = parse_post(body)
         except ValueError as error:
             return PlainTextResponse(str(error), status_code=400)
-        if post.skipped:
-            log.warning("skipped %d entries of a signed post that are not events", post.skipped)
+        for rejection in post.rejected:  # ids and field names only: never a recipient or a reason
+            log.warning("rejected %s of a signed post of %d", rejection, len(post.events) + len(post.rejected))
         try:
             report = await processor.process(post.events)
         except Exception:
@@ -93,7 +95,7 @@ def event_webhook_app(verifier: SignatureVerifier, processor: DeliveryEventProce
                 "recorded": report.recorded,
                 "duplicates": report.duplicates,
                 "followed_up": report.followed_up,
-                "skipped": post.skipped,
+                "rejected": len(post.rejected) + len(report.refused),
             }
         )
 

@@ -5,6 +5,10 @@
   ``X-Twilio-Email-Event-Webhook-Signature`` and ``-Timestamp`` headers; the verification key is the
   account's public key, base64 DER. A post without them, with a bad signature, or signed too long
   ago (a replay) is refused before anything is read from it.
+* Isolation (``adapters.sendgrid_post``): each event of a verified post stands alone. One that is
+  malformed is rejected (counted in the answer, logged without its content, never stored) and the
+  others are recorded, so SendGrid is not made to post the bad one again and again; should the
+  database still refuse one, that event alone is rolled back (a savepoint) and reported.
 * Recording: one row per ``sg_event_id`` (SendGrid posts at least once, so duplicates are normal),
   matched to the outbox row by the ``message_key`` custom arg SendGrid echoes in every event. A
   delivery event moves the row forward only (``domain.emails.states_before``): events arrive out of
@@ -19,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -31,16 +34,22 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.alerts import AlertStore
 from adapters.db_schema import email_events, email_outbox
-from domain.delivery import PROBLEM_STATES, event_state, states_before
+
+# The post's parts live in adapters.sendgrid_post; callers may keep importing them from here.
+from adapters.sendgrid_post import DeliveryEvent as DeliveryEvent
+from adapters.sendgrid_post import ParsedPost as ParsedPost
+from adapters.sendgrid_post import Rejection as Rejection
+from adapters.sendgrid_post import parse_post as parse_post
+from domain.delivery import event_state, states_before
 from domain.state import DeliveryProblem
 
 log = logging.getLogger("sendgrid.events")
@@ -102,72 +111,6 @@ class SignatureVerifier:
             raise SignatureRejected("the signature does not match the body and timestamp") from None
 
 
-# ---------------------------------------------------------------- the events
-
-
-class DeliveryEvent(BaseModel):
-    """One event of a post. SendGrid merges the message's custom args into the event's top level."""
-
-    model_config = ConfigDict(extra="allow")
-    event: str = Field(min_length=1)
-    sg_event_id: str = Field(min_length=1)
-    timestamp: float
-    """Unix time of the event."""
-    email: str | None = None
-    sg_message_id: str | None = None
-    message_key: str | None = None
-    """Our custom arg; absent on events of mail this system did not send."""
-    reason: str | None = None
-    response: str | None = None
-    type: str | None = None
-    """For a bounce: ``bounce`` or ``blocked``."""
-
-    @field_validator("message_key", "reason", "response", "type", "email", "sg_message_id", mode="before")
-    @classmethod
-    def _text(cls, value: object) -> object:
-        return None if value is None else str(value)
-
-    @property
-    def occurred_at(self) -> datetime:
-        return datetime.fromtimestamp(self.timestamp, UTC)
-
-    @property
-    def problem(self) -> str | None:
-        """``bounce``, ``blocked`` or ``dropped`` when this event says the message will not arrive."""
-        state = event_state(self.event, self.type)
-        if state not in PROBLEM_STATES:
-            return None
-        return "blocked" if self.type == "blocked" else self.event
-
-    def raw(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
-
-
-@dataclass(frozen=True)
-class ParsedPost:
-    events: list[DeliveryEvent]
-    skipped: int
-    """Entries that are not events (no sg_event_id, no type, ...); recorded nowhere."""
-
-
-def parse_post(body: bytes) -> ParsedPost:
-    """A post's JSON array of events; ValueError when the body is not one."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise ValueError("the body is not JSON") from None
-    if not isinstance(data, list):
-        raise ValueError("the body is not a JSON array of events")
-    events: list[DeliveryEvent] = []
-    skipped = 0
-    for entry in data:
-        try:
-            events.append(DeliveryEvent.model_validate(entry))
-        except ValidationError:
-            skipped += 1
-    return ParsedPost(events=events, skipped=skipped)
-
-
 # ---------------------------------------------------------------- storage
 
 
@@ -175,6 +118,8 @@ def parse_post(body: bytes) -> ParsedPost:
 class RecordReport:
     recorded: int
     duplicates: int
+    refused: list[str]
+    """sg_event_ids of events the database refused (a value it cannot hold): not recorded."""
 
 
 @dataclass(frozen=True)
@@ -190,45 +135,57 @@ class DeliveryEventStore:
         self._engine = engine
 
     async def record(self, events: Sequence[DeliveryEvent]) -> RecordReport:
-        """Record each event once and move its message forward, all in one transaction."""
-        recorded = 0
+        """Record each event once and move its message forward, in one transaction; an event the
+        database refuses (a value it cannot hold) is rolled back alone and reported, not the post."""
+        recorded, refused = 0, []
         async with self._engine.begin() as conn:
             for event in events:
-                inserted = (
-                    await conn.execute(
-                        insert(email_events)
-                        .values(
-                            sg_event_id=event.sg_event_id,
-                            message_key=event.message_key,
-                            sg_message_id=event.sg_message_id,
-                            event=event.event[:30],
-                            bounce_type=event.type[:20] if event.event == "bounce" and event.type else None,
-                            recipient=event.email,
-                            reason=event.reason or event.response,
-                            occurred_at=event.occurred_at,
-                            payload=event.raw(),
-                        )
-                        .on_conflict_do_nothing(index_elements=["sg_event_id"])
-                        .returning(email_events.c.event_id)
-                    )
-                ).first()
-                if inserted is None:
-                    continue
-                recorded += 1
-                target = event_state(event.event, event.type)
-                if event.message_key and target is not None:
-                    await conn.execute(
-                        update(email_outbox)
-                        .where(email_outbox.c.message_key == event.message_key)
-                        .where(email_outbox.c.state.in_([s.value for s in states_before(target)]))
-                        .values(
-                            state=target.value,
-                            state_changed_at=func.now(),
-                            last_event=event.event,
-                            last_event_at=event.occurred_at,
-                        )
-                    )
-        return RecordReport(recorded=recorded, duplicates=len(events) - recorded)
+                try:
+                    async with conn.begin_nested():
+                        recorded += await self._record_one(conn, event)
+                except DBAPIError as error:
+                    sqlstate = str(getattr(error.orig, "sqlstate", None) or "")
+                    if not sqlstate.startswith("22"):  # not a data exception: the post fails, SendGrid retries
+                        raise
+                    log.warning("the database refused event %s (SQLSTATE %s)", event.sg_event_id, sqlstate)
+                    refused.append(event.sg_event_id)
+        return RecordReport(recorded=recorded, duplicates=len(events) - recorded - len(refused), refused=refused)
+
+    async def _record_one(self, conn: AsyncConnection, event: DeliveryEvent) -> int:
+        inserted = (
+            await conn.execute(
+                insert(email_events)
+                .values(
+                    sg_event_id=event.sg_event_id,
+                    message_key=event.message_key,
+                    sg_message_id=event.sg_message_id,
+                    event=event.event[:30],
+                    bounce_type=event.type[:20] if event.event == "bounce" and event.type else None,
+                    recipient=event.email,
+                    reason=event.reason or event.response,
+                    occurred_at=event.occurred_at,
+                    payload=event.raw(),
+                )
+                .on_conflict_do_nothing(index_elements=["sg_event_id"])
+                .returning(email_events.c.event_id)
+            )
+        ).first()
+        if inserted is None:
+            return 0
+        target = event_state(event.event, event.type)
+        if event.message_key and target is not None:
+            await conn.execute(
+                update(email_outbox)
+                .where(email_outbox.c.message_key == event.message_key)
+                .where(email_outbox.c.state.in_([s.value for s in states_before(target)]))
+                .values(
+                    state=target.value,
+                    state_changed_at=func.now(),
+                    last_event=event.event,
+                    last_event_at=event.occurred_at,
+                )
+            )
+        return 1
 
     async def pending_follow_ups(self, sg_event_ids: Sequence[str]) -> list[PendingFollowUp]:
         """The problem events among these that were not followed up yet, with their message."""
@@ -320,6 +277,7 @@ class ProcessReport:
     recorded: int
     duplicates: int
     followed_up: int
+    refused: list[str]
 
 
 class DeliveryEventProcessor:
@@ -356,4 +314,6 @@ class DeliveryEventProcessor:
             note = await self._notifier.notify(engagement_id, problem)
             await self._store.mark_followed_up(pending.sg_event_id, note)
             followed_up += 1
-        return ProcessReport(recorded=report.recorded, duplicates=report.duplicates, followed_up=followed_up)
+        return ProcessReport(
+            recorded=report.recorded, duplicates=report.duplicates, followed_up=followed_up, refused=report.refused
+        )

@@ -1,19 +1,23 @@
 """The engagement spec that ops write at contract signature, and the rules it must satisfy.
 
 A spec that breaks a rule is rejected before any workflow starts; every error names the field.
+Every value is bounded (``domain.bounds``): text that PostgreSQL and an email can carry, durations
+that no date arithmetic can overflow, and, where a person writes the spec (``load_spec``,
+``parse_spec``), duration floors that keep reminders from flooding anyone, unless short durations
+are explicitly allowed (the demo, tests). The worker decoding its input checks everything but the
+floors, so that a floor raised later never stops an engagement in flight.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import email_validator  # noqa: F401  (pydantic imports it lazily; load it before any workflow sandbox)
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -24,17 +28,34 @@ from pydantic import (
     model_validator,
 )
 
+from domain.bounds import (
+    CalendarDate,
+    Duration,
+    GroupName,
+    PersonName,
+    Reference,
+    SingleLine,
+    Text,
+    WebUrl,
+    edge_context,
+)
+from domain.documents import DocumentError, read_document
+
 CONTRACT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$"
+MAX_ENGINEERS = 200
+MAX_ROLES = 50
+MAX_GROUPS_PER_LIST = 50
 
-
-def _positive(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError("must be a positive duration")
-    return value
-
-
-PositiveDuration = Annotated[timedelta, AfterValidator(_positive)]
-"""A duration that is strictly positive: ISO 8601 (``P60D``, ``PT2M``) or seconds."""
+_HOUR, _DAY = timedelta(hours=1), timedelta(days=1)
+# Each duration: its floor (where a person writes the spec) and its ceiling (always). README "Limits".
+NoticePeriod = Annotated[timedelta, Duration(floor=_DAY, ceiling=3 * 365 * _DAY)]
+Window = Annotated[timedelta, Duration(floor=_DAY, ceiling=365 * _DAY)]
+ReminderInterval = Annotated[timedelta, Duration(floor=_HOUR, ceiling=90 * _DAY)]
+ReviewInterval = Annotated[timedelta, Duration(floor=_DAY, ceiling=365 * _DAY)]
+AlertDelay = Annotated[timedelta, Duration(floor=timedelta(minutes=5), ceiling=_DAY)]
+ParkDelay = Annotated[timedelta, Duration(floor=timedelta(minutes=1), ceiling=_DAY)]
+RetryDelay = Annotated[timedelta, Duration(floor=timedelta(minutes=5), ceiling=7 * _DAY)]
+RoleName = Annotated[str, Text(100)]
 
 
 class Strict(BaseModel):
@@ -57,8 +78,10 @@ class ServiceFunction(StrEnum):
 def _known_timezone(name: str | None) -> str | None:
     if name is not None:
         try:
+            if len(name) > 64:
+                raise ValueError(name)
             ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ValueError(f"unknown time zone {name!r} (an IANA name such as Europe/Lisbon)") from None
     return name
 
@@ -67,7 +90,7 @@ TimeZoneName = Annotated[str | None, AfterValidator(_known_timezone)]
 
 
 class Contact(Strict):
-    name: str = Field(min_length=1)
+    name: PersonName
     """The person's full name, as used in emails."""
     email: EmailStr
     """Where this person receives the engagement's emails."""
@@ -87,25 +110,25 @@ class ClientContacts(Strict):
 
 
 class Client(Strict):
-    name: str = Field(min_length=1)
+    name: SingleLine
     """The client's legal or trading name."""
     contacts: ClientContacts
     """The client's people, by the role they play in the engagement."""
 
 
 class RolePolicy(Strict):
-    non_production: list[str] = Field(default_factory=list)
+    non_production: list[GroupName] = Field(default_factory=list, max_length=MAX_GROUPS_PER_LIST)
     """Groups in the client's IAM that every engineer of this role gets once the NDA is signed."""
-    production: list[str] = Field(default_factory=list)
+    production: list[GroupName] = Field(default_factory=list, max_length=MAX_GROUPS_PER_LIST)
     """Groups that grant production access: only after that engineer's background check is cleared."""
 
 
 class EngineerSpec(Strict):
-    name: str = Field(min_length=1)
+    name: PersonName
     """The engineer's full name."""
     email: EmailStr
     """The engineer's email: also their user name in the client's IAM."""
-    role: str = Field(min_length=1)
+    role: RoleName
     """A key of the spec's role policy."""
     production_access: bool = False
     """Whether this engineer needs production access (and so a cleared background check)."""
@@ -116,9 +139,9 @@ class EngineerSpec(Strict):
 
 
 class IamEndpoint(Strict):
-    scim_base_url: str = Field(pattern=r"^https?://[^\s]+$")
+    scim_base_url: WebUrl
     """Base URL of the client's SCIM 2.0 service (the tenant), e.g. ``https://idp.example/scim/v2``."""
-    token_ref: str | None = None
+    token_ref: SingleLine | None = None
     """Name of the bearer token in the worker's secrets; the token itself never enters a workflow."""
     deprovision: Literal["deactivate", "delete"] = "deactivate"
     """What happens to an identity at the end: ``active=false`` (the Okta/Entra default) or deletion."""
@@ -135,9 +158,9 @@ class IamEndpoint(Strict):
 
 
 class Agreement(Strict):
-    nda_reference: str = Field(min_length=1)
+    nda_reference: Reference
     """The NDA's document reference."""
-    ip_assignment_clause: str = Field(min_length=1)
+    ip_assignment_clause: Reference
     """Where the IP-assignment clause stands in the engagement agreement."""
 
 
@@ -152,37 +175,37 @@ class EngagementSpec(Strict):
     """Managed outsourcing (the firm manages the engineers) or staff augmentation (the client does)."""
     functions: list[ServiceFunction] = Field(min_length=1)
     """The functions in scope."""
-    start_date: date
+    start_date: CalendarDate
     """The contractual start date."""
     agreement: Agreement
     """The NDA and IP-assignment references recorded with the engagement."""
-    engineers: list[EngineerSpec] = Field(min_length=1)
+    engineers: list[EngineerSpec] = Field(min_length=1, max_length=MAX_ENGINEERS)
     """The engineers assigned at signature."""
-    roles: dict[str, RolePolicy] = Field(min_length=1)
+    roles: dict[RoleName, RolePolicy] = Field(min_length=1, max_length=MAX_ROLES)
     """The least-privilege policy: role name to the IAM groups it grants."""
     iam: IamEndpoint
     """The client's IAM, reached over SCIM 2.0."""
-    notice_period: PositiveDuration = timedelta(days=60)
+    notice_period: NoticePeriod = timedelta(days=60)
     """From notice to the formal end date."""
-    transition_window: PositiveDuration = timedelta(days=30)
+    transition_window: Window = timedelta(days=30)
     """After the end date, questions are answered for this long, with no system access."""
-    nda_reminder_interval: PositiveDuration = timedelta(days=3)
+    nda_reminder_interval: ReminderInterval = timedelta(days=3)
     """How often the NDA request is repeated while it is unsigned."""
-    nda_deadline: PositiveDuration = timedelta(days=30)
+    nda_deadline: Window = timedelta(days=30)
     """After this long without a signed NDA the engagement is cancelled."""
-    check_reminder_interval: PositiveDuration = timedelta(days=3)
+    check_reminder_interval: ReminderInterval = timedelta(days=3)
     """How often an engineer is reminded to consent to their background check."""
-    access_review_interval: PositiveDuration = timedelta(days=30)
+    access_review_interval: ReviewInterval = timedelta(days=30)
     """How often, during delivery, the IAM's actual grants are reconciled with the policy."""
-    handover_reminder_lead: PositiveDuration = timedelta(days=14)
+    handover_reminder_lead: Window = timedelta(days=14)
     """How long before the end date the missing handover items are chased."""
-    revocation_alert_after: PositiveDuration = timedelta(minutes=15)
+    revocation_alert_after: AlertDelay = timedelta(minutes=15)
     """An admin is alerted when the IAM has not confirmed a revocation within this long."""
-    transition_closing_notice: PositiveDuration = timedelta(days=7)
+    transition_closing_notice: Window = timedelta(days=7)
     """How long before the transition window closes the client is reminded that it will."""
-    effect_park_after: PositiveDuration = timedelta(minutes=15)
+    effect_park_after: ParkDelay = timedelta(minutes=15)
     """A side effect (email, record) still failing after this long is parked and an admin alerted."""
-    parked_effect_retry_interval: PositiveDuration = timedelta(hours=1)
+    parked_effect_retry_interval: RetryDelay = timedelta(hours=1)
     """How long a parked side effect waits before it is tried again by itself."""
 
     @model_validator(mode="after")
@@ -212,8 +235,6 @@ class EngagementSpec(Strict):
             groups = policy.non_production + policy.production
             if len(set(groups)) != len(groups):
                 raise ValueError(f"roles.{role}: a group is listed twice")
-            if any(not g.strip() for g in groups):
-                raise ValueError(f"roles.{role}: a group name is empty")
         return self
 
     def engineer(self, email: str) -> EngineerSpec | None:
@@ -224,36 +245,45 @@ class SpecError(ValueError):
     """A spec file that cannot be read or breaks a rule; the message names every offending field."""
 
 
+MAX_REPORTED_ERRORS = 20
+
+
 def _field_path(location: tuple[int | str, ...]) -> str:
     path = ""
     for part in location:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        if isinstance(part, int):
+            path += f"[{part}]"
+            continue
+        name = part if re.fullmatch(r"[\w\[\]-]{1,60}", part) else repr(part[:40]) + ("..." if len(part) > 40 else "")
+        path += f".{name}" if path else name
     return path or "spec"
 
 
 def describe_validation_error(error: ValidationError) -> str:
     lines = []
-    for item in error.errors():
+    items = error.errors(include_url=False, include_input=False)
+    for item in items[:MAX_REPORTED_ERRORS]:
         message = re.sub(r"^Value error, ", "", item["msg"])
         location = _field_path(tuple(item["loc"]))
         # Errors raised by the cross-field check already name their field.
         lines.append(message if location == "spec" else f"{location}: {message}")
+    if len(items) > MAX_REPORTED_ERRORS:
+        lines.append(f"... and {len(items) - MAX_REPORTED_ERRORS} more")
     return "\n".join(lines)
 
 
-def parse_spec(data: object) -> EngagementSpec:
+def parse_spec(data: object, *, allow_short_durations: bool = False) -> EngagementSpec:
+    """Validate a spec a person wrote: every rule, with the duration floors unless short ones are allowed."""
     try:
-        return EngagementSpec.model_validate(data)
+        return EngagementSpec.model_validate(data, context=edge_context(allow_short_durations=allow_short_durations))
     except ValidationError as error:
         raise SpecError(describe_validation_error(error)) from None
 
 
-def load_spec(path: Path) -> EngagementSpec:
-    """Read a YAML or JSON spec (JSON is YAML) and validate it."""
+def load_spec(path: Path, *, allow_short_durations: bool = False) -> EngagementSpec:
+    """Read a YAML or JSON spec (JSON is YAML) within the limits of ``domain.documents``; validate it."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise SpecError(f"cannot read {path}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise SpecError(f"{path} is not valid YAML or JSON: {error}") from None
-    return parse_spec(data)
+        data = read_document(path)
+    except DocumentError as error:
+        raise SpecError(str(error)) from None
+    return parse_spec(data, allow_short_durations=allow_short_durations)

@@ -91,6 +91,7 @@ class Cli:
             "DATABASE_URL": self.database_url,
             "RUN_DIR": str(self.run_dir),
             "ENGAGEMENT_ACTOR": "ops-tester",
+            "ALLOW_SHORT_DURATIONS": "true",  # the end-to-end spec lives seconds, not months
             "PYTHONUNBUFFERED": "1",
         }
 

@@ -29,6 +29,7 @@ from adapters.db_schema import email_events
 from adapters.email import SendGridSender
 from adapters.outbox import OutboxStore
 from adapters.sendgrid_events import (
+    DeliveryEvent,
     DeliveryEventProcessor,
     DeliveryEventStore,
     SignatureVerifier,
@@ -169,7 +170,7 @@ async def test_signed_events_are_recorded_and_move_the_message_on(
     response = await webhook.post_events(delivery_event(accepted, "processed"), delivery_event(accepted, "delivered"))
 
     assert response.status_code == 200
-    assert response.json() == {"recorded": 2, "duplicates": 0, "followed_up": 0, "skipped": 0}
+    assert response.json() == {"recorded": 2, "duplicates": 0, "followed_up": 0, "rejected": 0}
     assert [e.event for e in await webhook.recorded(key)] == ["processed", "delivered"]
     row = await OutboxStore(store.engine).message(key)
     assert row.state == "delivered" and row.last_event == "delivered"
@@ -215,7 +216,139 @@ async def test_a_signed_body_that_is_not_an_event_array_is_a_bad_request(webhook
     assert (await webhook.post(b'{"event": "delivered"}')).status_code == 400
     assert (await webhook.post(b"not json")).status_code == 400
     response = await webhook.post_events({"event": "delivered"}, {"sg_event_id": "x"})  # no sg_event_id / event
-    assert response.status_code == 200 and response.json()["skipped"] == 2
+    assert response.status_code == 200 and response.json()["rejected"] == 2
+
+
+# ---------------------------------------------------------------- one bad event never holds back the others
+
+
+def malformed_events(accepted: PeerRequest) -> dict[str, bytes]:
+    """Events of a real message, each broken in one way, as JSON text (some are not expressible in Python)."""
+    nul = delivery_event(accepted, "deferred")
+    nul["response"] = "400 try\x00again"
+    nul_extra = delivery_event(accepted, "open")
+    nul_extra["useragent"] = "Mozilla\x00"
+    cases: dict[str, Any] = {
+        "a timestamp of 1e20": delivery_event(accepted, "processed", timestamp=10**20),
+        "a timestamp in 1970": delivery_event(accepted, "processed", timestamp=1),
+        "a timestamp that is a boolean": delivery_event(accepted, "processed") | {"timestamp": True},
+        "NUL in the response": nul,
+        "NUL in an extra field": nul_extra,
+        "a message key longer than ours": delivery_event(accepted, "processed", message_key="k" * 65),
+        "a recipient longer than an address": delivery_event(accepted, "processed", email="a" * 400),
+        "an sg_event_id of 10 KB": delivery_event(accepted, "processed", sg_event_id="e" * 10_000),
+        "an event name with a line break": delivery_event(accepted, "processed") | {"event": "deli\nvered"},
+        "a deeply nested extra field": delivery_event(accepted, "open") | {"pool": _nested(20)},
+        "not an object": [1, 2],
+    }
+    raw = {case: json.dumps(event).encode() for case, event in cases.items()}
+    surrogate = delivery_event(accepted, "open")
+    raw["a lone surrogate"] = json.dumps(surrogate).encode().replace(b'"event": "open"', b'"event": "open\\ud800"')
+    raw["a timestamp of 1e999"] = (
+        json.dumps(delivery_event(accepted, "open")).encode().replace(b'"timestamp": ', b'"timestamp": 1e999, "x": ')
+    )
+    return raw
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "deep"
+    for _ in range(depth):
+        value = {"inner": value}
+    return value
+
+
+async def test_a_malformed_event_is_rejected_alone_and_the_rest_of_the_batch_is_recorded(
+    webhook: RunningWebhook, store: EngagementStore, peer: SendGridPeer, caplog: pytest.LogCaptureFixture
+) -> None:
+    key, accepted = await send_one(store, peer)
+    bad = malformed_events(accepted)
+    bad_ids = [json.loads(raw)["sg_event_id"] if raw.startswith(b"{") else None for raw in bad.values()]
+    good = [delivery_event(accepted, "processed"), delivery_event(accepted, "delivered")]
+    body = b"[" + b", ".join([json.dumps(good[0]).encode(), *bad.values(), json.dumps(good[1]).encode()]) + b"]"
+
+    with caplog.at_level("WARNING", logger="webhook"):
+        response = await webhook.post(body)
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"recorded": 2, "duplicates": 0, "followed_up": 0, "rejected": len(bad)}
+    assert [e.sg_event_id for e in await webhook.recorded(key)] == [g["sg_event_id"] for g in good]
+    assert await webhook.state(key) == "delivered"
+    rejections = [r.getMessage() for r in caplog.records if r.getMessage().startswith("rejected entry")]
+    assert len(rejections) == len(bad)
+    assert rejections[0].startswith(f"rejected entry 1 (sg_event_id {bad_ids[0]}): timestamp: Input should be less")
+    assert f"entry {1 + list(bad).index('NUL in an extra field')} " in "\n".join(rejections)
+    assert "entry: Value error, not storable: a text holds NUL or a lone surrogate" in "\n".join(rejections)
+    personal = [SIGNATORY.email, "again", "Mozilla", "aaaaaaaa", "deli"]
+    leaks = [line for line in rejections if any(p in line for p in personal)]
+    assert not leaks, "\n".join(leaks)
+
+    again = await webhook.post(body)  # SendGrid's retry of the same batch: the same answer, nothing twice
+    assert again.status_code == 200
+    assert again.json() == {"recorded": 0, "duplicates": 2, "followed_up": 0, "rejected": len(bad)}
+
+
+async def test_a_bounce_beside_a_malformed_event_still_reaches_the_engagement(
+    webhook: RunningWebhook, store: EngagementStore, peer: SendGridPeer
+) -> None:
+    key, accepted = await send_one(store, peer)
+    broken = delivery_event(accepted, "processed", timestamp=10**20)
+    bounce = delivery_event(accepted, "bounce", reason="550 5.1.1 user unknown\r\n\tsee\x07 RFC")
+
+    response = await webhook.post_events(broken, bounce)
+
+    assert response.status_code == 200
+    assert response.json() | {"followed_up": 1} == {"recorded": 1, "duplicates": 0, "followed_up": 1, "rejected": 1}
+    assert await webhook.state(key) == "bounced"
+    [event] = await webhook.recorded(key)
+    assert event.reason == "550 5.1.1 user unknown\n see  RFC"  # control characters read as spaces
+
+
+async def test_a_body_that_is_not_a_json_array_of_shallow_events_is_a_bad_request(
+    webhook: RunningWebhook, store: EngagementStore
+) -> None:
+    before = await count_events(store)
+    for body in (
+        b"[" * 100_000 + b"]" * 100_000,  # Python's parser gives up on it: still a 400, not a 500
+        json.dumps([_nested(80)]).encode(),
+        b'{"event": "delivered"}',
+        b"\xff\xfe[]",
+        b'[{"event": "open", "sg_event_id": "x", "timestamp": NaN}]',  # NaN is not JSON
+        b"[" + b"9" * 5000 + b"]",
+        b"",
+    ):
+        response = await webhook.post(body)
+        assert response.status_code == 400, (body[:20], response.status_code, response.text)
+    assert await count_events(store) == before
+
+
+async def test_a_post_over_the_size_limit_is_refused_before_it_is_read(webhook: RunningWebhook) -> None:
+    from webhook import MAX_BODY_BYTES
+
+    body = b"[" + b" " * MAX_BODY_BYTES + b"]"
+    assert (await webhook.post(body)).status_code == 413
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it streams in
+        for _ in range(MAX_BODY_BYTES // 65536 + 2):
+            yield b" " * 65536
+
+    response = await webhook.http.post(webhook.url, content=chunks(), headers=webhook.signer.headers(b"[]"))
+    assert response.status_code == 413
+
+
+async def test_an_event_the_database_still_refuses_is_rolled_back_alone(
+    store: EngagementStore, peer: SendGridPeer
+) -> None:
+    """Defence in depth behind the parsing: a value PostgreSQL cannot hold costs one event, not the post."""
+    key, accepted = await send_one(store, peer)
+    events = DeliveryEventStore(store.engine)
+    good = DeliveryEvent.model_validate(delivery_event(accepted, "delivered"))
+    unstorable = DeliveryEvent.model_construct(**(good.model_dump() | {"sg_event_id": "x", "reason": "NUL\x00"}))
+
+    report = await events.record([unstorable, good])
+
+    assert report.refused == ["x"] and report.recorded == 1 and report.duplicates == 0
+    assert [e.sg_event_id for e in await events.events(key)] == [good.sg_event_id]
+    assert (await OutboxStore(store.engine).message(key)).state == "delivered"
 
 
 # ---------------------------------------------------------------- recording
@@ -257,7 +390,8 @@ async def test_events_out_of_order_never_move_a_message_back(
 
 
 async def test_events_of_mail_this_system_did_not_send_are_kept_apart(webhook: RunningWebhook) -> None:
-    stranger = {"email": "x@example.com", "timestamp": 1, "event": "bounce", "sg_event_id": uuid.uuid4().hex}
+    now = int(datetime.now(UTC).timestamp())
+    stranger = {"email": "x@example.com", "timestamp": now, "event": "bounce", "sg_event_id": uuid.uuid4().hex}
     response = await webhook.post_events(stranger)
     assert response.status_code == 200 and response.json()["recorded"] == 1
 
@@ -299,7 +433,7 @@ async def test_a_bounce_alerts_and_signals_the_engagement_once(
 
     # SendGrid posts the same bounce again: recorded once, followed up once.
     again = await webhook.post_events(bounce)
-    assert again.json() == {"recorded": 0, "duplicates": 1, "followed_up": 0, "skipped": 0}
+    assert again.json() == {"recorded": 0, "duplicates": 1, "followed_up": 0, "rejected": 0}
     assert len(await AlertStore(store.engine).alerts(engagement_id)) == 1
 
 

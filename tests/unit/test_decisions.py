@@ -165,6 +165,7 @@ def test_a_recorded_check_result_waits_for_the_check_to_report_back() -> None:
 # ---------------------------------------------------------------- whatever a manager sends
 
 TEXT = st.text(min_size=1, max_size=30)
+NAME = st.from_regex(r"\A[A-Za-z][A-Za-z .'-]{0,29}\Z")  # a person's name (domain.bounds.PersonName)
 MOMENTS = st.datetimes(
     min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.sampled_from([UTC, None])
 )
@@ -179,7 +180,7 @@ COMMAND_STRATEGIES: list[st.SearchStrategy[Command]] = [
         actor=TEXT,
         engineer=st.builds(
             EngineerSpec,
-            name=TEXT,
+            name=NAME,
             email=EMAILS,
             role=st.sampled_from(["developer", "sre", "analyst", "ghost"]),
             production_access=st.booleans(),
