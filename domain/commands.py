@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Literal
+from datetime import timedelta
+from typing import Annotated, Literal
 
 from pydantic import EmailStr, Field
 
+from domain.bounds import Id, Instant, LongText, PersonName, SessionLength, SingleLine, Text, Title
 from domain.spec import EngineerSpec
 from domain.vocabulary import KnowledgeTransferDocument, Model, Phase
 
+Location = Annotated[str, Text(2000)]
+
 
 class Command(Model):
-    actor: str = Field(min_length=1)
+    actor: SingleLine
     """Who sends the command: recorded in the audit log."""
 
 
 class RecordNdaSigned(Command):
-    signed_by: str = Field(min_length=1)
+    signed_by: PersonName
 
 
 class AddEngineer(Command):
@@ -30,7 +33,7 @@ class RemoveEngineer(Command):
 
 class ChangeRole(Command):
     email: EmailStr
-    role: str = Field(min_length=1)
+    role: SingleLine
     production_access: bool | None = None
     """Whether the engineer needs production access in the new role; unchanged when omitted."""
 
@@ -38,48 +41,50 @@ class ChangeRole(Command):
 class RecordCheckResult(Command):
     email: EmailStr
     outcome: Literal["cleared", "failed"]
-    notes: str | None = None
+    notes: LongText | None = None
 
 
 class GiveNotice(Command):
     given_by: Literal["client", "firm"]
-    reason: str | None = None
+    reason: LongText | None = None
 
 
 class MoveEndDate(Command):
-    end_date: datetime
-    reason: str | None = None
+    end_date: Instant
+    reason: LongText | None = None
 
 
 class RecordDocument(Command):
     document: KnowledgeTransferDocument
-    location: str = Field(min_length=1)
+    location: Location
+    """Where the client finds it: an http(s) link (checked by the decision, so that locations
+    recorded before the rule still load)."""
 
 
 class ScheduleSession(Command):
-    session_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,40}$")
-    title: str = Field(min_length=1)
-    starts_at: datetime
-    duration: timedelta = timedelta(hours=1)
+    session_id: Id
+    title: Title
+    starts_at: Instant
+    duration: SessionLength = timedelta(hours=1)
 
 
 class RecordSessionHeld(Command):
-    session_id: str
-    notes: str | None = None
+    session_id: Id
+    notes: LongText | None = None
 
 
 class AskQuestion(Command):
-    question_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,40}$")
-    text: str = Field(min_length=1)
+    question_id: Id
+    text: LongText
 
 
 class AnswerQuestion(Command):
-    question_id: str
-    answer: str = Field(min_length=1)
+    question_id: Id
+    answer: LongText
 
 
 class CancelEngagement(Command):
-    reason: str = Field(min_length=1)
+    reason: LongText
 
 
 class RequestAccessReview(Command):
@@ -89,7 +94,7 @@ class RequestAccessReview(Command):
 class RevokeAccessNow(Command):
     email: EmailStr | None = None
     """One engineer; every engineer when omitted."""
-    reason: str = Field(min_length=1)
+    reason: LongText
 
 
 class RestoreAccess(Command):
@@ -98,25 +103,25 @@ class RestoreAccess(Command):
 
 
 class RescheduleSession(Command):
-    session_id: str
-    starts_at: datetime
-    duration: timedelta | None = None
+    session_id: Id
+    starts_at: Instant
+    duration: SessionLength | None = None
 
 
 class CancelSession(Command):
-    session_id: str
-    reason: str | None = None
+    session_id: Id
+    reason: LongText | None = None
 
 
 class RetryParkedEffect(Command):
-    effect_id: int | None = None
+    effect_id: int | None = Field(default=None, ge=1)
     """One parked effect; every parked effect when omitted."""
-    reason: str = Field(min_length=1)
+    reason: LongText
 
 
 class DropParkedEffect(Command):
-    effect_id: int
-    reason: str = Field(min_length=1)
+    effect_id: int = Field(ge=1)
+    reason: LongText
 
 
 class Ack(Model):

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from pydantic import TypeAdapter, ValidationError
+
 from domain import email_builders as facts
+from domain.bounds import WebUrl
 from domain.commands import (
     AnswerQuestion,
     AskQuestion,
@@ -24,6 +27,7 @@ from domain.decisions.change import (
     DuplicateSession,
     InvalidDate,
     InvalidDuration,
+    InvalidValue,
     NoChange,
     fmt,
 )
@@ -66,7 +70,15 @@ def move_end_date(change: Change, command: MoveEndDate) -> str:
     return f"the end date is now {fmt(command.end_date)}"
 
 
+_URL: TypeAdapter[str] = TypeAdapter(WebUrl)
+
+
 def record_document(change: Change, command: RecordDocument) -> str:
+    if change.strict:
+        try:
+            _URL.validate_python(command.location)
+        except ValidationError as error:
+            raise InvalidValue(f"location: {error.errors()[0]['msg']}") from None
     state = change.state
     state.documents = [d for d in state.documents if d.name is not command.document]
     state.documents.append(
