@@ -486,6 +486,11 @@ class SendGridPeer:
         """
         self._enqueue(_Delay(seconds=seconds), count)
 
+    def recover(self) -> None:
+        """Forget every scripted answer: the service is back."""
+        with self._state.lock:
+            self._state.script.clear()
+
     def _enqueue(self, item: _Scripted, count: int) -> None:
         if count < 1:
             raise ValueError("count must be at least 1")
