@@ -22,6 +22,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from deploy.worker_healthcheck import polling_here
 from settings import Settings
+from adapters.search_attributes import declared
 from tests.devserver import dev_server, requires_temporal
 
 __all__ = ["dev_server"]
@@ -30,16 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 APP_SERVICES = ("worker", "webhook", "codec-server")
-SEARCH_ATTRIBUTES = {
-    "EngagementPhase": "Keyword",
-    "EngagementClient": "Keyword",
-    "EngagementType": "Keyword",
-    "ContractId": "Keyword",
-    "EndDate": "Datetime",
-    "NextDeadline": "Datetime",
-    "NextDeadlineLabel": "Keyword",
-    "NeedsAttention": "Bool",
-}
+SEARCH_ATTRIBUTES = declared()  # the one list (adapters/search_attributes.py)
 
 
 def compose_schema() -> dict[str, Any]:
