@@ -20,9 +20,9 @@ from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from adapters.search_attributes import declared
 from deploy.worker_healthcheck import polling_here
 from settings import Settings
-from adapters.search_attributes import declared
 from tests.devserver import dev_server, requires_temporal
 
 __all__ = ["dev_server"]
