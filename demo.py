@@ -27,6 +27,7 @@ from temporalio.client import Client
 
 from adapters.scim import ScimDirectory
 from adapters.temporal_connection import connect
+from cli.engagements import read_status, send_command, start_engagement
 from domain.commands import (
     AddEngineer,
     AnswerQuestion,
@@ -44,7 +45,6 @@ from domain.spec import EngineerSpec, load_spec
 from domain.views import StatusView, format_status
 from domain.vocabulary import KnowledgeTransferDocument, Phase
 from settings import Settings
-from starter import read_status, send_command, start_engagement
 from worker import database_url, engagement_worker
 
 BIN = Path(sys.executable).parent

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     temporal_tls_server_name: str | None = None
     temporal_connect_timeout: timedelta = timedelta(seconds=10)
     """How long to wait for the Temporal frontend before giving up with a one-line error."""
+    cli_worker_wait: timedelta = timedelta(seconds=10)
+    """How long a CLI query or command waits for a worker before saying none answered (exit 4)."""
 
     # --- Payload encryption (adapters/codec.py) and the codec server (codec_server.py).
     payload_keys: dict[str, SecretStr] = {}

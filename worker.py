@@ -5,6 +5,7 @@ Run it with ``python worker.py`` next to a Temporal server; Ctrl-C drains in-fli
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -111,7 +112,18 @@ async def main() -> None:
         log.info("shutting down: finishing in-flight tasks")
 
 
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="worker.py",
+        description="Run the engagement worker: it polls TASK_QUEUE on Temporal and performs the workflows' "
+        "activities (PostgreSQL, SCIM, email). Configured by the environment or .env (README "
+        '"Settings"); Ctrl-C or SIGTERM finishes in-flight tasks and exits.',
+    )
+    return parser.parse_args()
+
+
 if __name__ == "__main__":
+    arguments()  # --help prints the help and exits; nothing is started before
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(main())
     sys.stdout.flush()
