@@ -89,7 +89,7 @@ def test_images_are_pinned_to_versions() -> None:
         if "build" in service:
             continue
         image = service["image"]
-        assert re.fullmatch(r"[\w./-]+:\d+(\.\d+)+", image), f"{name}: {image} is not pinned to a version"
+        assert re.fullmatch(r"[\w./-]+:v?\d+(\.\d+)+", image), f"{name}: {image} is not pinned to a version"
     versions = {SERVICES[s]["image"].split(":")[1] for s in ("temporal", "temporal-schema", "temporal-setup")}
     assert len(versions) == 1, "server and admin-tools move together (the schema follows the server)"
     assert "auto-setup" not in (ROOT / "docker-compose.yml").read_text()
