@@ -140,6 +140,8 @@ async def read_status(client: Client, engagement: str, wait: timedelta = timedel
             raise CliError(f"no engagement {workflow_id(engagement)}") from None
         if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
             raise WorkerSilent from None
+        if error.status == RPCStatusCode.FAILED_PRECONDITION and "no poller" in error.message:
+            raise WorkerSilent from None  # the server's own word: "no poller seen for task queue recently"
         raise
 
 
