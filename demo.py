@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -25,8 +26,11 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from adapters import search_attributes
+from adapters.db import async_url
 from adapters.scim import ScimDirectory
 from adapters.temporal_connection import connect
+from cli.engagements import read_status, send_command, start_engagement
 from domain.commands import (
     AddEngineer,
     AnswerQuestion,
@@ -44,8 +48,7 @@ from domain.spec import EngineerSpec, load_spec
 from domain.views import StatusView, format_status
 from domain.vocabulary import KnowledgeTransferDocument, Phase
 from settings import Settings
-from starter import read_status, send_command, start_engagement
-from worker import database_url, engagement_worker
+from worker import engagement_worker
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent
@@ -173,6 +176,12 @@ def _groups(view: StatusView, email: str) -> list[str]:
 
 
 async def main(args: argparse.Namespace) -> int:
+    # SIGTERM (a service manager) and SIGHUP (a closed terminal) end the demo as Ctrl-C does: the main
+    # task is cancelled, so every process it started is stopped on the way out.
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        asyncio.get_running_loop().add_signal_handler(signum, main_task.cancel)
     settings = Settings()
     run_dir = settings.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -190,11 +199,12 @@ async def main(args: argparse.Namespace) -> int:
         "--log-level", "warn",
     ]  # fmt: skip
     scim = [str(BIN / "scim2-server"), "--port", str(scim_port), "--tenant", tenant]
-    with (
-        background(temporal, run_dir / "temporal.log", 7233, "Temporal dev server (UI http://localhost:8233)"),
-        background(scim, run_dir / "scim.log", scim_port, "SCIM server (the client's IAM)"),
-    ):
-        url = database_url(settings)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(
+            background(temporal, run_dir / "temporal.log", 7233, "Temporal dev server (UI http://localhost:8233)")
+        )
+        stack.enter_context(background(scim, run_dir / "scim.log", scim_port, "SCIM server (the client's IAM)"))
+        url = settings.database_url or embedded_postgres(stack, run_dir / "pgdata")
         iam = ScimDirectory(spec.iam.scim_base_url)
         for role in spec.roles.values():  # the client's IAM owner has created the policy's groups
             for group in role.non_production + role.production:
@@ -203,6 +213,8 @@ async def main(args: argparse.Namespace) -> int:
                 except LookupError:
                     await iam.create_group(group)
         client = await connect(settings)
+        added, _ = await search_attributes.register(client, client.namespace)
+        log.info("search attributes registered: %s", ", ".join(added) or "all already there")
         async with engagement_worker(client, settings, url):
             handle = await start_engagement(client, spec, settings.task_queue)
             log.info("started %s: http://localhost:8233/namespaces/default/workflows/%s", handle.id, handle.id)
@@ -215,6 +227,17 @@ async def main(args: argparse.Namespace) -> int:
                     await asyncio.Event().wait()
         await iam.close()
     return 0
+
+
+def embedded_postgres(stack: contextlib.ExitStack, pgdata: Path) -> str:
+    """An embedded PostgreSQL (pgserver) for the demo's lifetime: stopped on every way out, since the
+    demo leaves with os._exit and pgserver's own atexit hook would never run."""
+    import pgserver
+
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(pgdata.resolve(), cleanup_mode="stop")  # type: ignore[attr-defined]
+    stack.callback(server.cleanup)
+    return async_url(server.get_uri())
 
 
 def entrypoint() -> None:
@@ -230,7 +253,7 @@ def entrypoint() -> None:
         os._exit(2)
     try:
         status = asyncio.run(main(args))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         status = 0
     except Exception as error:  # report any failure plainly, with its real status
         logging.getLogger("demo").exception("demo failed: %s", error)

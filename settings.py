@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -88,6 +89,8 @@ class Settings(BaseSettings):
     temporal_tls_server_name: str | None = None
     temporal_connect_timeout: timedelta = timedelta(seconds=10)
     """How long to wait for the Temporal frontend before giving up with a one-line error."""
+    cli_worker_wait: timedelta = timedelta(seconds=10)
+    """How long a CLI query or command waits for a worker before saying none answered (exit 4)."""
 
     # --- Payload encryption (adapters/codec.py) and the codec server (codec_server.py).
     payload_keys: dict[str, SecretStr] = {}
@@ -111,6 +114,18 @@ class Settings(BaseSettings):
 
     def codec_cors_origin_list(self) -> list[str]:
         return [origin.strip() for origin in self.codec_cors_origins.split(",") if origin.strip()]
+
+    # --- Telemetry (adapters/telemetry.py): the worker's metrics, traces and log format.
+    metrics_port: int | None = None
+    """Serve Prometheus metrics (Temporal's and the product's) on this port; unset: no metrics endpoint."""
+    metrics_host: str = "127.0.0.1"
+    """The address the metrics endpoint binds (0.0.0.0 in a container)."""
+    metrics_interval: timedelta = timedelta(seconds=30)
+    """How often the gauges (engagements by phase, emails by state, alerts) are refreshed."""
+    tracing_enabled: bool = False
+    """OpenTelemetry spans for workflows, activities, updates and queries (OTEL_EXPORTER_OTLP_ENDPOINT to export)."""
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per log line."""
 
     # --- Migrations (adapters/migration_lock.py).
     migration_database_url: str | None = None

@@ -5,6 +5,7 @@ Run it with ``python worker.py`` next to a Temporal server; Ctrl-C drains in-fli
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -25,6 +26,14 @@ from adapters.email import EmailSender, OutboxFolderSender, SendGridSender
 from adapters.migration_lock import migrate_locked
 from adapters.outbox import OutboxStore
 from adapters.scim import DirectoryPool
+from adapters.telemetry import (
+    ActivityMetrics,
+    Instruments,
+    collect_forever,
+    configure_logging,
+    metrics_runtime,
+    tracing_interceptor,
+)
 from adapters.temporal_connection import TemporalConnectionError, connect
 from settings import Settings
 from workflows.background_check import BackgroundCheckWorkflow
@@ -34,7 +43,7 @@ WORKFLOWS = [EngagementWorkflow, BackgroundCheckWorkflow]
 # pydantic imports the email validator lazily, while validating; it is deterministic, so let the
 # sandbox share the host's copy instead of re-importing it mid-workflow.
 SANDBOX = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("email_validator", "idna")
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("email_validator", "idna", "opentelemetry")
 )
 
 log = logging.getLogger("worker")
@@ -61,19 +70,29 @@ def email_sender(settings: Settings) -> EmailSender:
     return OutboxFolderSender(settings.resolved_outbox_dir(), settings.email_from, settings.email_from_name)
 
 
-def new_worker(client: Client, task_queue: str, engagement: EngagementActivities, email: EmailActivities) -> Worker:
+def new_worker(
+    client: Client,
+    task_queue: str,
+    engagement: EngagementActivities,
+    email: EmailActivities,
+    instruments: Instruments | None = None,
+) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=[*engagement.all(), *email.all()],
         workflow_runner=SANDBOX,
+        interceptors=[ActivityMetrics(instruments)] if instruments is not None else [],
     )
 
 
 @contextlib.asynccontextmanager
-async def engagement_worker(client: Client, settings: Settings, url: str) -> AsyncIterator[Worker]:
-    """A running worker with its adapters; everything is closed on exit."""
+async def engagement_worker(
+    client: Client, settings: Settings, url: str, instruments: Instruments | None = None
+) -> AsyncIterator[Worker]:
+    """A running worker with its adapters; everything is closed on exit. With ``instruments``, the
+    product's metrics are observed and refreshed every METRICS_INTERVAL."""
     await migrate_locked(settings.migration_database_url or url)
     engine = create_engine(url)
     directories = DirectoryPool(settings.scim_token_table(), settings.scim_timeout_seconds)
@@ -85,11 +104,20 @@ async def engagement_worker(client: Client, settings: Settings, url: str) -> Asy
         alerts=alerts,
         reconciliation_window=settings.email_reconciliation_window,
     )
-    worker = new_worker(client, settings.task_queue, engagement, email)
+    worker = new_worker(client, settings.task_queue, engagement, email, instruments)
+    refresh = (
+        asyncio.create_task(collect_forever(client, engine, instruments, settings.metrics_interval))
+        if instruments is not None
+        else None
+    )
     try:
         async with worker:
             yield worker
     finally:
+        if refresh is not None:
+            refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresh
         await directories.close()
         await engine.dispose()
 
@@ -97,22 +125,38 @@ async def engagement_worker(client: Client, settings: Settings, url: str) -> Asy
 async def main() -> None:
     settings = Settings()
     url = database_url(settings)
+    runtime = metrics_runtime(settings.metrics_host, settings.metrics_port) if settings.metrics_port else None
+    interceptors = [tracing_interceptor()] if settings.tracing_enabled else []
     try:
-        client = await connect(settings)
+        client = await connect(settings, runtime=runtime, interceptors=interceptors)
     except TemporalConnectionError as error:
         raise SystemExit(f"error: {error}") from None
+    instruments = Instruments(runtime.metric_meter) if runtime is not None else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with engagement_worker(client, settings, url):
+    async with engagement_worker(client, settings, url, instruments):
+        if runtime is not None:
+            log.info("metrics at http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
         log.info("worker polling task queue %r at %s", settings.task_queue, settings.temporal_address)
         await stop.wait()
         log.info("shutting down: finishing in-flight tasks")
 
 
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="worker.py",
+        description="Run the engagement worker: it polls TASK_QUEUE on Temporal and performs the workflows' "
+        "activities (PostgreSQL, SCIM, email). Configured by the environment or .env (README "
+        '"Settings"); Ctrl-C or SIGTERM finishes in-flight tasks and exits.',
+    )
+    return parser.parse_args()
+
+
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    arguments()  # --help prints the help and exits; nothing is started before
+    configure_logging(Settings().log_format)
     asyncio.run(main())
     sys.stdout.flush()
     sys.stderr.flush()

@@ -15,12 +15,13 @@ import asyncio
 import dataclasses
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS, ClientConnectConfig
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
 from adapters.codec import EncryptionCodec, Keyring, PayloadKeyError
@@ -125,8 +126,16 @@ def _short_reason(error: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(error).__name__
 
 
-async def connect(settings: Settings, *, environ: Mapping[str, str] | None = None) -> Client:
-    """A connected client, or a TemporalConnectionError whose message is one line for a person."""
+async def connect(
+    settings: Settings,
+    *,
+    environ: Mapping[str, str] | None = None,
+    runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> Client:
+    """A connected client, or a TemporalConnectionError whose message is one line for a person.
+
+    ``runtime`` (metrics) and ``interceptors`` (tracing) are the worker's telemetry (adapters/telemetry.py)."""
     config = connect_config(settings, environ)
     converter = data_converter(settings)
     address = config.get("target_host", settings.temporal_address)
@@ -135,7 +144,13 @@ async def connect(settings: Settings, *, environ: Mapping[str, str] | None = Non
         # connect_timeout bounds the TCP connect; wait_for bounds the whole handshake, so a peer
         # that accepts and never speaks (a wrong port, a stuck proxy) also fails in time.
         return await asyncio.wait_for(
-            Client.connect(**config, data_converter=converter, connect_timeout=timeout),
+            Client.connect(
+                **config,
+                data_converter=converter,
+                connect_timeout=timeout,
+                runtime=runtime,
+                interceptors=interceptors,
+            ),
             timeout.total_seconds(),
         )
     except TimeoutError:

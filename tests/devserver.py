@@ -25,6 +25,8 @@ import yaml
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from adapters import search_attributes
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPORAL = Path(sys.executable).parent / "temporal"
 CLI_TIMEOUT = 30.0
@@ -41,6 +43,8 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     environment = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(TEMPORAL), data_converter=pydantic_data_converter, ui=False
     )
+    # As ops do on any cluster (`starter.py setup-search-attributes`): admins find engagements by them.
+    await search_attributes.register(environment.client, environment.client.namespace)
     try:
         yield environment
     finally:
@@ -77,6 +81,8 @@ class Cli:
     database_url: str
     run_dir: Path
     task_queue: str = field(default_factory=lambda: f"cli-{uuid.uuid4().hex[:10]}")
+    extra: dict[str, str] = field(default_factory=dict)
+    """More settings, over the ones above."""
 
     def env(self) -> dict[str, str]:
         inherited = {
@@ -93,6 +99,7 @@ class Cli:
             "ENGAGEMENT_ACTOR": "ops-tester",
             "ALLOW_SHORT_DURATIONS": "true",  # the end-to-end spec lives seconds, not months
             "PYTHONUNBUFFERED": "1",
+            **self.extra,
         }
 
     async def run(self, *args: str, within: float = CLI_TIMEOUT) -> Outcome:

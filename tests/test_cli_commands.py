@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import BaseModel
 
+from cli.args import parser
+from cli.commands import command_model as _command_model
 from domain.commands import (
     AddEngineer,
     AnswerQuestion,
@@ -29,7 +31,6 @@ from domain.commands import (
     ScheduleSession,
 )
 from domain.phases import BY_CLI
-from starter import _command_model, parser
 
 T = datetime(2027, 3, 1, 17, tzinfo=UTC)
 CASES: list[tuple[str, str, BaseModel]] = [

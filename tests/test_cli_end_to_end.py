@@ -85,7 +85,8 @@ async def test_engagement_contract_to_closed_through_the_cli(
         human = await cli.ok("status", contract)
         assert "phase: closed" in human.stdout, str(human)
         listed = (await cli.ok("list", "--json")).json()
-        assert {"id": f"engagement-{contract}", "status": "COMPLETED"} in listed, listed
+        row = next(r for r in listed["engagements"] if r["id"] == f"engagement-{contract}")
+        assert (row["status"], row["client"]) == ("COMPLETED", spec["client"]["name"]), row
 
         assert await worker.stop() == 0, worker.output()
 

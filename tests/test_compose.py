@@ -20,6 +20,7 @@ from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from adapters.search_attributes import declared
 from deploy.worker_healthcheck import polling_here
 from settings import Settings
 from tests.devserver import dev_server, requires_temporal
@@ -30,16 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 APP_SERVICES = ("worker", "webhook", "codec-server")
-SEARCH_ATTRIBUTES = {
-    "EngagementPhase": "Keyword",
-    "EngagementClient": "Keyword",
-    "EngagementType": "Keyword",
-    "ContractId": "Keyword",
-    "EndDate": "Datetime",
-    "NextDeadline": "Datetime",
-    "NextDeadlineLabel": "Keyword",
-    "NeedsAttention": "Bool",
-}
+SEARCH_ATTRIBUTES = declared()  # the one list (adapters/search_attributes.py)
 
 
 def compose_schema() -> dict[str, Any]:
@@ -97,7 +89,7 @@ def test_images_are_pinned_to_versions() -> None:
         if "build" in service:
             continue
         image = service["image"]
-        assert re.fullmatch(r"[\w./-]+:\d+(\.\d+)+", image), f"{name}: {image} is not pinned to a version"
+        assert re.fullmatch(r"[\w./-]+:v?\d+(\.\d+)+", image), f"{name}: {image} is not pinned to a version"
     versions = {SERVICES[s]["image"].split(":")[1] for s in ("temporal", "temporal-schema", "temporal-setup")}
     assert len(versions) == 1, "server and admin-tools move together (the schema follows the server)"
     assert "auto-setup" not in (ROOT / "docker-compose.yml").read_text()

@@ -1,0 +1,227 @@
+"""What the CLI asks of Temporal: start, send a command, read one engagement, find many.
+
+Every call that needs the worker (a query, an update) is bounded by ``CLI_WORKER_WAIT``: when no
+worker answers, the person learns it within that time instead of waiting on a silent server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from adapters import search_attributes as sa
+from adapters.temporal_connection import TemporalConfigError, TemporalConnectionError
+from adapters.temporal_connection import connect as temporal_connect
+from cli.errors import CliError, Exit
+from domain.commands import Ack, Command
+from domain.phases import RULES
+from domain.spec import EngagementSpec
+from domain.state import EngagementInput
+from domain.views import StatusView
+from settings import Settings
+
+WORKFLOW_ID_PREFIX = "engagement-"
+# The workflow's stable names (the phase table holds the updates'). The CLI names them rather than
+# importing workflows/, which loads every activity and adapter (seconds) for a one-shot command;
+# tests/unit/test_cli_help.py holds these equal to the workflow's definitions.
+WORKFLOW_TYPE = "EngagementWorkflow"
+STATUS_QUERY = "status"
+
+
+def workflow_id(engagement: str) -> str:
+    return engagement if engagement.startswith(WORKFLOW_ID_PREFIX) else WORKFLOW_ID_PREFIX + engagement
+
+
+async def connect(settings: Settings) -> Client:
+    try:
+        return await temporal_connect(settings)
+    except TemporalConnectionError as error:
+        code = Exit.BAD_INPUT if isinstance(error, TemporalConfigError) else Exit.UNREACHABLE
+        raise CliError(str(error), code) from None
+
+
+class WorkerSilent(Exception):
+    """Temporal answered, no worker did within the wait."""
+
+
+async def start_engagement(
+    client: Client, spec: EngagementSpec, task_queue: str, history_limit: int | None = None
+) -> WorkflowHandle[Any, Any]:
+    try:
+        return await client.start_workflow(
+            WORKFLOW_TYPE,
+            EngagementInput(spec=spec, continue_as_new_after_events=history_limit),
+            id=workflow_id(spec.contract_id),
+            task_queue=task_queue,
+            # One contract, one workflow, ever: a second start is refused, even after the first closed.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            # Findable from the first instant, before any worker ran it; the workflow keeps them current.
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.ENGAGEMENT_PHASE, "awaiting_nda"),
+                    SearchAttributePair(sa.ENGAGEMENT_CLIENT, spec.client.name),
+                    SearchAttributePair(sa.ENGAGEMENT_TYPE, spec.engagement_type.value),
+                    SearchAttributePair(sa.CONTRACT_ID, spec.contract_id),
+                    SearchAttributePair(sa.NEEDS_ATTENTION, False),
+                ]
+            ),
+            # What an admin sees first in the Temporal UI.
+            static_summary=(
+                f"{spec.client.name} · contract {spec.contract_id} · "
+                f"{spec.engagement_type.value.replace('_', ' ')} · {len(spec.engineers)} engineer(s)"
+            ),
+            static_details=(
+                f"NDA {spec.agreement.nda_reference}; IP assignment: {spec.agreement.ip_assignment_clause}. "
+                f"Notice {spec.notice_period.days} days, transition {spec.transition_window.days} days. "
+                f"Client IAM: {spec.iam.scim_base_url} ({spec.iam.dialect}, {spec.iam.deprovision})."
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        raise CliError(f"contract {spec.contract_id} already has an engagement; nothing was started") from None
+    except RPCError as error:
+        unregistered(error)
+        raise
+
+
+def unregistered(error: RPCError) -> None:
+    """A search attribute the namespace does not know: say how to register them."""
+    if error.status == RPCStatusCode.INVALID_ARGUMENT and "not defined" in error.message:
+        raise CliError(
+            f"{error.message}: register the search attributes with `starter.py setup-search-attributes`"
+        ) from None
+
+
+async def send_command(
+    client: Client, engagement: str, command: Command, wait: timedelta = timedelta(seconds=10)
+) -> Ack:
+    handle = client.get_workflow_handle(workflow_id(engagement))
+    try:
+        ack: Ack = await handle.execute_update(RULES[type(command)].update, command, result_type=Ack, rpc_timeout=wait)
+        return ack
+    except WorkflowUpdateFailedError as error:
+        cause = error.cause
+        reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise CliError(f"refused: {reason}") from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise WorkerSilent from None
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise CliError(f"no running engagement {workflow_id(engagement)}") from None
+        raise
+
+
+async def read_status(client: Client, engagement: str, wait: timedelta = timedelta(seconds=10)) -> StatusView:
+    """The live view, from the worker; ``WorkerSilent`` when none answers within ``wait``."""
+    handle = client.get_workflow_handle(workflow_id(engagement))
+    try:
+        view: StatusView = await handle.query(STATUS_QUERY, result_type=StatusView, rpc_timeout=wait)
+        return view
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise CliError(f"no engagement {workflow_id(engagement)}") from None
+        if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            raise WorkerSilent from None
+        if error.status == RPCStatusCode.FAILED_PRECONDITION and "no poller" in error.message:
+            raise WorkerSilent from None  # the server's own word: "no poller seen for task queue recently"
+        raise
+
+
+@dataclass(frozen=True)
+class Record:
+    """One engagement as Temporal itself records it (no worker needed): the run and its search attributes."""
+
+    id: str
+    status: str
+    """The workflow run: RUNNING, COMPLETED, TERMINATED, FAILED, CANCELED, TIMED_OUT."""
+    phase: str | None
+    client: str | None
+    engagement_type: str | None
+    end_date: datetime | None
+    next_deadline: datetime | None
+    next_deadline_label: str | None
+    needs_attention: bool | None
+    started_at: datetime | None
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, execution: WorkflowExecution) -> Record:
+        found = execution.typed_search_attributes
+        status = execution.status or WorkflowExecutionStatus.RUNNING
+        return cls(
+            id=execution.id,
+            status=status.name,
+            phase=found.get(sa.ENGAGEMENT_PHASE),
+            client=found.get(sa.ENGAGEMENT_CLIENT),
+            engagement_type=found.get(sa.ENGAGEMENT_TYPE),
+            end_date=found.get(sa.END_DATE),
+            next_deadline=found.get(sa.NEXT_DEADLINE),
+            next_deadline_label=found.get(sa.NEXT_DEADLINE_LABEL),
+            needs_attention=found.get(sa.NEEDS_ATTENTION),
+            started_at=execution.start_time,
+            closed_at=execution.close_time,
+        )
+
+    @property
+    def state(self) -> str:
+        """What became of it, in one word: the phase while it runs; for a run that ended, ``closed`` or
+        ``cancelled`` when it completed (its phase says which), else how Temporal ended it."""
+        if self.status == "RUNNING":
+            return self.phase or "running"
+        if self.status == "COMPLETED":
+            return self.phase or "completed"
+        return self.status.lower() + (f" in {self.phase}" if self.phase else "")
+
+    def as_json(self) -> dict[str, Any]:
+        def iso(moment: datetime | None) -> str | None:
+            return moment.isoformat() if moment else None
+
+        return {
+            "id": self.id,
+            "status": self.status,
+            "state": self.state,
+            "phase": self.phase,
+            "client": self.client,
+            "engagement_type": self.engagement_type,
+            "end_date": iso(self.end_date),
+            "next_deadline": iso(self.next_deadline),
+            "next_deadline_label": self.next_deadline_label,
+            "needs_attention": self.needs_attention,
+            "started_at": iso(self.started_at),
+            "closed_at": iso(self.closed_at),
+        }
+
+
+async def describe(client: Client, engagement: str) -> Record:
+    try:
+        return Record.of(await client.get_workflow_handle(workflow_id(engagement)).describe())
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise CliError(f"no engagement {workflow_id(engagement)}") from None
+        raise
+
+
+async def find(client: Client, query: str, limit: int = 1000) -> list[Record]:
+    try:
+        return [Record.of(execution) async for execution in client.list_workflows(query, limit=limit)]
+    except RPCError as error:
+        unregistered(error)
+        raise
