@@ -7,13 +7,20 @@ from typing import Literal
 
 from pydantic import EmailStr, Field
 
+from domain.bounds import Reference, WebUrl
 from domain.spec import EngineerSpec
 from domain.vocabulary import KnowledgeTransferDocument, Model, Phase
+
+
+ActorSource = Literal["os_user", "declared", "tls_client_cert", "api_key"]
 
 
 class Command(Model):
     actor: str = Field(min_length=1)
     """Who sends the command: recorded in the audit log."""
+    actor_source: ActorSource = "os_user"
+    """How the actor is known: the identity the Temporal connection authenticated (a TLS client
+    certificate, an API key), a name given with ``--actor``, or the operating system's user."""
 
 
 class RecordNdaSigned(Command):
@@ -61,6 +68,10 @@ class ScheduleSession(Command):
     title: str = Field(min_length=1)
     starts_at: datetime
     duration: timedelta = timedelta(hours=1)
+    location: Reference | None = None
+    """A room or an address, shown in the invitation."""
+    join_url: WebUrl | None = None
+    """The link to join online, shown in the invitation and its calendar entry."""
 
 
 class RecordSessionHeld(Command):
@@ -101,6 +112,10 @@ class RescheduleSession(Command):
     session_id: str
     starts_at: datetime
     duration: timedelta | None = None
+    location: Reference | None = None
+    """A new room or address; unchanged when omitted."""
+    join_url: WebUrl | None = None
+    """A new join link; unchanged when omitted."""
 
 
 class CancelSession(Command):
