@@ -11,7 +11,6 @@ from domain.bounds import Reference, WebUrl
 from domain.spec import EngineerSpec
 from domain.vocabulary import KnowledgeTransferDocument, Model, Phase
 
-
 ActorSource = Literal["os_user", "declared", "tls_client_cert", "api_key"]
 
 

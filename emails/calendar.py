@@ -63,6 +63,7 @@ def calendar_invitation(event: SessionEvent, method: CalendarMethod, stamped_at:
     if event.sequence < 0:
         raise ValueError("SEQUENCE is a non-negative integer")
     cancelled = method is CalendarMethod.CANCEL
+
     def attendee(party: Party) -> str:
         params = ["ROLE=REQ-PARTICIPANT", f"CN={_param(party.name)}"]
         if not cancelled:

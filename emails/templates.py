@@ -182,7 +182,7 @@ TEMPLATES: dict[EmailKind, EmailTemplate] = {
         ),
     ),
     EmailKind.ROLE_CHANGED: _t(
-        "{{ client }}: {{ engineer }} is now {{ role }}",
+        "{{ client }}: {{ engineer }} now works as {{ role }}",
         Paragraph(
             "{{ engineer }} changed role to {{ role }}. Their access now follows that role exactly: {{ groups }}."
         ),
