@@ -69,7 +69,5 @@ def report_restoration(change: Change, restoration: AccessRestoration) -> bool:
     if not restored:
         return True
     change.audit(restoration.actor, "access_restore_confirmed", engineers=[e.email for e in restored])
-    change.email(
-        facts.access_restored(change.spec, state, change.now, restored, restoration.reason, restoration.actor)
-    )
+    change.email(facts.access_restored(change.spec, state, change.now, restored, restoration.reason, restoration.actor))
     return True
