@@ -23,6 +23,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+import ops_commands
 from adapters.temporal_connection import TemporalConnectionError
 from adapters.temporal_connection import connect as temporal_connect
 from domain.commands import (
@@ -290,6 +291,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("kind", choices=[k.value for k in EmailKind])
     p.add_argument("--recipient", metavar="EMAIL", help="a contact or engineer of the spec (default: the first)")
     p.add_argument("--format", dest="output", choices=["text", "html", "eml"], default="text")
+    ops_commands.add_parsers(sub)  # verify-audit, alerts, evidence: they read the database, not Temporal
     return root
 
 
@@ -309,6 +311,11 @@ async def run(argv: Sequence[str]) -> int:
             raise CliError(str(error)) from None
         sys.stdout.write(preview)
         return 0
+    if args.command in ops_commands.COMMANDS:
+        try:
+            return await ops_commands.run(args, settings)
+        except ops_commands.OpsError as error:
+            raise CliError(str(error)) from None
     if args.command == "start":
         spec = load_spec(args.spec, allow_short_durations=settings.allow_short_durations)  # refused before any contact
         client = await connect()

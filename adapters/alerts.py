@@ -98,4 +98,5 @@ class AlertStore:
                 details={"alert_id": alert_id, "kind": row.kind, "reason": reason, "actor_source": source},
             )
         log.info("alert %s [%s] %s acknowledged", alert_id, row.engagement_id, row.kind)
-        return row
+        acknowledged: Row[Any] = row
+        return acknowledged
