@@ -9,15 +9,20 @@ import logging
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.db import append_chained
 from adapters.db_schema import alerts
 
 log = logging.getLogger("alerts")
 
 Severity = Literal["warning", "critical"]
+
+
+class AlertNotOpen(LookupError):
+    """No such alert, or it was already acknowledged."""
 
 
 class AlertStore:
@@ -58,3 +63,40 @@ class AlertStore:
                 select(alerts).where(alerts.c.engagement_id == engagement_id).order_by(alerts.c.alert_id)
             )
             return list(result.all())
+
+    async def open_alerts(self, engagement_id: str | None = None) -> list[Row[Any]]:
+        """Alerts nobody has acknowledged yet, oldest first."""
+        query = select(alerts).where(alerts.c.acknowledged_at.is_(None)).order_by(alerts.c.raised_at, alerts.c.alert_id)
+        if engagement_id is not None:
+            query = query.where(alerts.c.engagement_id == engagement_id)
+        async with self._engine.connect() as conn:
+            return list((await conn.execute(query)).all())
+
+    async def acknowledge(self, alert_id: int, *, by: str, source: str, reason: str, at: datetime) -> Row[Any]:
+        """Mark one open alert acknowledged and record who, how known, when and why in the audit log,
+        in one transaction: an acknowledgement that is not audited does not happen."""
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    update(alerts)
+                    .where(alerts.c.alert_id == alert_id, alerts.c.acknowledged_at.is_(None))
+                    .values(
+                        acknowledged_at=at, acknowledged_by=by, acknowledged_by_source=source, acknowledgement=reason
+                    )
+                    .returning(alerts)
+                )
+            ).first()
+            if row is None:
+                raise AlertNotOpen(f"no open alert {alert_id} (unknown, or already acknowledged)")
+            await append_chained(
+                conn,
+                engagement_id=row.engagement_id,
+                event_key=f"alert-acknowledged:{alert_id}",
+                at=at,
+                actor=by,
+                action="alert_acknowledged",
+                details={"alert_id": alert_id, "kind": row.kind, "reason": reason, "actor_source": source},
+            )
+        log.info("alert %s [%s] %s acknowledged", alert_id, row.engagement_id, row.kind)
+        acknowledged: Row[Any] = row
+        return acknowledged

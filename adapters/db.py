@@ -14,10 +14,11 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Row, and_, select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import Row, and_, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from adapters.audit_chain import GENESIS, link
 from adapters.db_schema import (
     access_grants,
     audit_log,
@@ -65,6 +66,49 @@ def start_embedded_postgres(data_dir: Path) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(data_dir.resolve(), cleanup_mode="stop")  # type: ignore[attr-defined]
     return async_url(server.get_uri())
+
+
+_AS_STORED = text("SELECT CAST(:details AS jsonb) AS details").bindparams(bindparam("details", type_=JSONB))
+
+
+async def append_chained(
+    conn: AsyncConnection,
+    *,
+    engagement_id: str,
+    event_key: str,
+    at: datetime,
+    actor: str,
+    action: str,
+    details: dict[str, Any],
+) -> bool:
+    """Append one audit entry chained to its engagement's last one; False if its key is already there.
+
+    Under a per-engagement transaction-level advisory lock, so two writers of one engagement take
+    turns and each chains to the other's committed entry (the unique (engagement, prev_hash) index
+    refuses a fork should anyone skip the lock). The details are hashed as jsonb will give them back.
+    """
+    await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended("audit:" + engagement_id, 0))))
+    exists = await conn.scalar(select(audit_log.c.entry_id).where(audit_log.c.event_key == event_key))
+    if exists is not None:
+        return False
+    last = await conn.scalar(
+        select(audit_log.c.row_hash)
+        .where(audit_log.c.engagement_id == engagement_id)
+        .order_by(audit_log.c.entry_id.desc())
+        .limit(1)
+    )
+    stored = (await conn.execute(_AS_STORED.columns(details=JSONB), {"details": details})).scalar_one()
+    entry = {
+        "engagement_id": engagement_id,
+        "event_key": event_key,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "details": stored,
+    }
+    prev_hash = last or GENESIS
+    await conn.execute(insert(audit_log).values(**entry, prev_hash=prev_hash, row_hash=link(prev_hash, entry)))
+    return True
 
 
 class EngagementStore:
@@ -174,17 +218,14 @@ class EngagementStore:
         self, *, engagement_id: str, event_key: str, at: datetime, actor: str, action: str, details: dict[str, Any]
     ) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(
-                insert(audit_log)
-                .values(
-                    engagement_id=engagement_id,
-                    event_key=event_key,
-                    at=at,
-                    actor=actor,
-                    action=action,
-                    details=details,
-                )
-                .on_conflict_do_nothing(index_elements=["event_key"])
+            await append_chained(
+                conn,
+                engagement_id=engagement_id,
+                event_key=event_key,
+                at=at,
+                actor=actor,
+                action=action,
+                details=details,
             )
 
     async def save_document(self, engagement_id: str, record: DocumentRecord) -> None:

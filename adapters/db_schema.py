@@ -125,6 +125,10 @@ audit_log = Table(
     Column("actor", Text, nullable=False),
     Column("action", Text, nullable=False),
     Column("details", JSONB, nullable=False),
+    # Added by migration 0006: the hash chain (adapters/audit_chain.py); one successor per link.
+    Column("prev_hash", String(64), nullable=False),
+    Column("row_hash", String(64), nullable=False),
+    UniqueConstraint("engagement_id", "prev_hash", name="audit_log_one_successor"),
 )
 
 email_outbox = Table(
@@ -165,6 +169,11 @@ alerts = Table(
     Column("severity", String(20), nullable=False),
     Column("message", Text, nullable=False),
     Column("details", JSONB, nullable=False),
+    # Added by migration 0006: an admin acknowledges an alert (who, how known, when, why; also audited).
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("acknowledged_by", Text),
+    Column("acknowledged_by_source", String(20)),
+    Column("acknowledgement", Text),
 )
 
 # ---------------------------------------------------------------- email delivery events (migration 0003)

@@ -12,9 +12,12 @@ import email.policy
 import http.client
 import time
 import urllib.error
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +33,7 @@ from sendgrid.helpers.mail import (
     FileName,
     FileType,
     From,
+    Header,
     Mail,
     ReplyTo,
     To,
@@ -113,11 +117,49 @@ class EmailSender(Protocol):
     async def send(self, message: OutgoingEmail) -> SendReceipt: ...
 
 
-def mime_message(message: OutgoingEmail, from_email: str, from_name: str) -> EmailMessage:
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+_SPECIALS = frozenset('()<>[]:;@\\,."')
+"""RFC 5322 section 3.2.3: a display name holding any of these must be a quoted-string."""
+
+
+def _no_controls(text: str, what: str) -> str:
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise ValueError(f"{what} holds a control character")
+    return text
+
+
+def mailbox(name: str, address: str) -> Address:
+    """One mailbox: whatever the display name holds, it quotes as one name and adds no recipient."""
+    return Address(display_name=_no_controls(name, "a display name"), addr_spec=_no_controls(address, "an address"))
+
+
+def quoted_display_name(name: str) -> str:
+    """The display name as an RFC 5322 quoted-string when it holds a special (SendGrid builds the
+    header from the JSON name without quoting, and splits an unquoted name at ``,`` or ``;``)."""
+    _no_controls(name, "a display name")
+    if not any(c in _SPECIALS for c in name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def message_id(message_key: str, from_email: str) -> str:
+    """RFC 5322 Message-ID, the same for every attempt at one message (its key is unique)."""
+    domain = from_email.rpartition("@")[2] or "engagements.invalid"
+    return f"<{message_key}@{domain}>"
+
+
+def mime_message(
+    message: OutgoingEmail, from_email: str, from_name: str, *, sent_at: datetime | None = None
+) -> EmailMessage:
     """The message as a MIME document: text and HTML alternatives, then the attachments."""
     mime = EmailMessage(policy=email.policy.SMTP)
-    mime["From"] = f"{from_name} <{from_email}>"
-    mime["To"] = f"{message.to_name} <{message.to_email}>"
+    mime["Date"] = format_datetime((sent_at or _utc_now()).astimezone(UTC))
+    mime["Message-ID"] = message_id(message.message_key, from_email)
+    mime["From"] = mailbox(from_name, from_email)
+    mime["To"] = mailbox(message.to_name, message.to_email)
     mime["Subject"] = message.subject
     mime["X-Message-Key"] = message.message_key
     mime["X-Email-Kind"] = message.kind
@@ -141,13 +183,16 @@ class OutboxFolderSender:
 
     name = "outbox"
 
-    def __init__(self, folder: Path, sender: str, sender_name: str) -> None:
+    def __init__(
+        self, folder: Path, sender: str, sender_name: str, *, clock: Callable[[], datetime] = _utc_now
+    ) -> None:
         self._folder = folder
         self.from_email = sender
         self.from_name = sender_name
+        self._clock = clock
 
     async def send(self, message: OutgoingEmail) -> SendReceipt:
-        mime = mime_message(message, self.from_email, self.from_name)
+        mime = mime_message(message, self.from_email, self.from_name, sent_at=self._clock())
         path = self._folder / f"{message.message_key}.eml"
         await asyncio.to_thread(self._write, path, mime.as_bytes())
         return SendReceipt(provider=self.name, message_id=path.name)
@@ -178,6 +223,7 @@ class SendGridSender:
         reply_to: str | None = None,
         timeout_seconds: float = 10.0,
         template_ids: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._client = SendGridAPIClient(api_key=api_key, host=host)
         self._client.client.timeout = timeout_seconds
@@ -185,12 +231,13 @@ class SendGridSender:
         self.from_name = sender_name
         self._reply_to = reply_to
         self._template_ids = dict(template_ids or {})
+        self._clock = clock
 
     def _mail(self, message: OutgoingEmail) -> Mail:
         template_id = self._template_ids.get(message.kind)
         mail = Mail(
-            from_email=From(self.from_email, self.from_name),
-            to_emails=To(message.to_email, message.to_name),
+            from_email=From(self.from_email, quoted_display_name(self.from_name)),
+            to_emails=To(message.to_email, quoted_display_name(message.to_name)),
             subject=None if template_id else message.subject,
         )
         if template_id:
@@ -208,6 +255,8 @@ class SendGridSender:
                     Disposition("attachment"),
                 )
             )
+        mail.add_header(Header("Message-ID", message_id(message.message_key, self.from_email)))
+        mail.add_header(Header("Date", format_datetime(self._clock().astimezone(UTC))))
         mail.add_category(Category(message.kind))
         mail.add_custom_arg(CustomArg("message_key", message.message_key))
         if self._reply_to:

@@ -8,6 +8,7 @@ import getpass
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cli.table import COMMANDS, DOCUMENTS, EMAIL_KINDS, PHASES
 
@@ -148,4 +149,46 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("kind", choices=EMAIL_KINDS)
     p.add_argument("--recipient", metavar="EMAIL", help="a contact or engineer of the spec (default: the first)")
     p.add_argument("--format", dest="output", choices=["text", "html", "eml"], default="text")
+    add_ops_parsers(sub)
     return root
+
+
+OPS_COMMANDS = frozenset({"verify-audit", "alerts", "evidence"})
+"""Commands that read the database, not Temporal (``cli/ops.py``)."""
+
+
+def _duration(value: str) -> object:
+    from datetime import timedelta
+
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return TypeAdapter(timedelta).validate_python(value)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 duration such as PT15M") from None
+
+
+def add_ops_parsers(sub: Any) -> None:
+    """The three commands, on the CLI's subparsers."""
+    p = sub.add_parser("verify-audit", help="verify the audit log's hash chain; exit 1 at the first broken link")
+    p.add_argument("engagement", nargs="?", help="contract id or workflow id (every engagement when omitted)")
+    p = sub.add_parser("alerts", help="list open admin alerts, or acknowledge one (--ack ID --reason TEXT)")
+    p.add_argument("engagement", nargs="?", help="only this engagement's alerts")
+    p.add_argument("--ack", type=int, metavar="ALERT_ID", help="acknowledge this alert (audited)")
+    p.add_argument("--reason", help="why it is acknowledged (required with --ack)")
+    p = sub.add_parser("evidence", help="write an evidence pack (JSON, CSV, HTML) for auditors")
+    p.add_argument("engagement", nargs="?", help="contract id or workflow id")
+    p.add_argument("--out", type=Path, required=True, help="a new or empty folder")
+    p.add_argument("--leavers-since", type=_date, metavar="DATE", help="every revocation since DATE")
+    p.add_argument(
+        "--revocation-sla", type=_duration, help="time to revoke promised (default: each spec's alert delay)"
+    )
+
+
+def _date(value: str) -> object:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date such as 2027-01-31") from None

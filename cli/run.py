@@ -9,6 +9,7 @@ import sys
 from datetime import datetime
 
 from adapters import search_attributes
+from cli.args import OPS_COMMANDS
 from cli.commands import command_model
 from cli.engagements import Record, WorkerSilent, connect, describe, find, read_status, send_command, start_engagement
 from cli.errors import CliError, Exit
@@ -76,6 +77,14 @@ async def run(args: argparse.Namespace) -> int:
             raise CliError(str(error), Exit.BAD_INPUT) from None
         sys.stdout.write(preview)
         return Exit.OK
+    if args.command in OPS_COMMANDS:
+        from cli.ops import OpsError
+        from cli.ops import run as run_ops
+
+        try:
+            return await run_ops(args, settings)
+        except OpsError as error:
+            raise CliError(str(error), Exit.BAD_INPUT) from None
     if args.command == "start":
         spec = load_spec(args.spec, allow_short_durations=settings.allow_short_durations)  # refused before any contact
         client = await connect(settings)

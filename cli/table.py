@@ -34,6 +34,7 @@ EMAIL_KINDS: Final = (
     "session_cancelled",
     "revocation_report",
     "emergency_revocation",
+    "access_restored",
     "transition_open",
     "transition_closing",
     "closing_report",

@@ -7,16 +7,20 @@ from typing import Annotated, Literal
 
 from pydantic import EmailStr, Field
 
-from domain.bounds import Id, Instant, LongText, PersonName, SessionLength, SingleLine, Text, Title
+from domain.bounds import Id, Instant, LongText, PersonName, Reference, SessionLength, SingleLine, Text, Title, WebUrl
 from domain.spec import EngineerSpec
 from domain.vocabulary import KnowledgeTransferDocument, Model, Phase
 
 Location = Annotated[str, Text(2000)]
+ActorSource = Literal["os_user", "declared", "tls_client_cert", "api_key"]
 
 
 class Command(Model):
     actor: SingleLine
     """Who sends the command: recorded in the audit log."""
+    actor_source: ActorSource = "os_user"
+    """How the actor is known: the identity the Temporal connection authenticated (a TLS client
+    certificate, an API key), a name given with ``--actor``, or the operating system's user."""
 
 
 class RecordNdaSigned(Command):
@@ -66,6 +70,10 @@ class ScheduleSession(Command):
     title: Title
     starts_at: Instant
     duration: SessionLength = timedelta(hours=1)
+    location: Reference | None = None
+    """A room or an address, shown in the invitation."""
+    join_url: WebUrl | None = None
+    """The link to join online, shown in the invitation and its calendar entry."""
 
 
 class RecordSessionHeld(Command):
@@ -106,6 +114,8 @@ class RescheduleSession(Command):
     session_id: Id
     starts_at: Instant
     duration: SessionLength | None = None
+    location: Reference | None = None
+    join_url: WebUrl | None = None
 
 
 class CancelSession(Command):

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from domain.email_facts import (
     AccessGrantedFacts,
+    AccessRestoredFacts,
     AccessReviewFacts,
     CancellationFacts,
     CheckConsentReminderFacts,
@@ -22,6 +23,7 @@ from domain.email_facts import (
     EngineerAddedFacts,
     EngineerRemovedFacts,
     HandoverReminderFacts,
+    Invitee,
     NdaRecordedFacts,
     NdaReminderFacts,
     NdaRequestFacts,
@@ -34,11 +36,39 @@ from domain.email_facts import (
     TransitionClosingFacts,
     TransitionOpenFacts,
 )
+from domain.email_kinds import EmailKind, recipients
 from domain.spec import EngagementSpec, EngineerSpec
 from domain.state import EngagementState, EngineerAccessReadBack, EngineerState, HandoverSession
 from domain.vocabulary import DOCUMENT_LABELS, CheckStatus, KnowledgeTransferDocument
 
 NOT_SET = "not set"
+
+CHECK_LABELS: dict[CheckStatus, str] = {
+    CheckStatus.NOT_REQUIRED: "no background check needed (no production access)",
+    CheckStatus.PENDING: "background check not started yet",
+    CheckStatus.IN_PROGRESS: "background check in progress",
+    CheckStatus.CLEARED: "background check cleared",
+    CheckStatus.FAILED: "background check failed",
+    CheckStatus.CANCELLED: "background check cancelled",
+}
+"""How a person reads each check status (never the machine value)."""
+
+
+def label(name: str) -> str:
+    """A machine name (``system_runbooks``, ``prod-admin`` stays as it is) as a person reads it."""
+    return name.replace("_", " ")
+
+
+def listing(items: list[str], empty: str = "none") -> str:
+    return ", ".join(items) or empty
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else (plural_form or singular + 's')}"
+
+
+def _names(state: EngagementState) -> dict[str, str]:
+    return {e.email.lower(): e.spec.name for e in state.engineers}
 
 
 def iso(moment: datetime | None) -> str:
@@ -61,6 +91,8 @@ def nda_request(spec: EngagementSpec, state: EngagementState) -> NdaRequestFacts
         nda_reference=spec.agreement.nda_reference,
         ip_assignment_clause=spec.agreement.ip_assignment_clause,
         deadline=iso(state.contract_signed_at + spec.nda_deadline),
+        firm_lead=spec.firm_lead.name,
+        firm_lead_email=str(spec.firm_lead.email),
     )
 
 
@@ -78,7 +110,7 @@ def nda_recorded(spec: EngagementSpec, state: EngagementState, signed_by: str) -
 
 
 def check_labels(checks: list[str]) -> str:
-    return ", ".join(c.replace("_", " ") for c in checks)
+    return listing([label(c) for c in checks], "no check recorded")
 
 
 def check_consent(client: str, engineer: EngineerSpec, checks: list[str]) -> CheckConsentRequestFacts:
@@ -92,8 +124,8 @@ def check_consent_reminder(client: str, engineer: EngineerSpec, checks: list[str
 def roster(state: EngagementState) -> str:
     lines = []
     for e in state.current_engineers():
-        groups = ", ".join(e.groups) or "no groups"
-        lines.append(f"- {e.spec.name} <{e.email}>, {e.spec.role}: {groups} (check: {e.check.value})")
+        groups = listing(e.groups, "no group yet")
+        lines.append(f"- {e.spec.name} ({e.email}), {label(e.spec.role)}: {groups}; {CHECK_LABELS[e.check]}")
     return "\n".join(lines)
 
 
@@ -106,16 +138,17 @@ def engineer_added(
 ) -> EngineerAddedFacts:
     note = " (production access after a cleared background check)" if engineer.spec.production_access else ""
     return EngineerAddedFacts(
-        engagement=engagement(spec, state), engineer=engineer.spec.name, role=role, production_note=note
+        engagement=engagement(spec, state), engineer=engineer.spec.name, role=label(role), production_note=note
     )
 
 
 def engineer_removed(
     spec: EngagementSpec, state: EngagementState, engineer: EngineerState, role: str
 ) -> EngineerRemovedFacts:
-    evidence = f"identity active={engineer.identity_active}, groups={engineer.groups or 'none'}"
+    held = listing(engineer.groups, "no group")
+    evidence = f"{held}, identity {'still active' if engineer.identity_active else 'deactivated'}"
     return EngineerRemovedFacts(
-        engagement=engagement(spec, state), engineer=engineer.spec.name, role=role, evidence=evidence
+        engagement=engagement(spec, state), engineer=engineer.spec.name, role=label(role), evidence=evidence
     )
 
 
@@ -123,39 +156,53 @@ def role_changed(spec: EngagementSpec, state: EngagementState, engineer: Enginee
     policy = spec.roles[role]
     groups = policy.non_production + (policy.production if engineer.check is CheckStatus.CLEARED else [])
     return RoleChangedFacts(
-        engagement=engagement(spec, state), engineer=engineer.spec.name, role=role, groups=", ".join(groups) or "none"
+        engagement=engagement(spec, state), engineer=engineer.spec.name, role=label(role), groups=listing(groups)
     )
 
 
 def check_result(spec: EngagementSpec, state: EngagementState, engineer: EngineerState, role: str) -> CheckResultFacts:
     if engineer.check is CheckStatus.CLEARED:
-        consequence = "Production access has been granted: " + ", ".join(engineer.groups)
+        policy = spec.roles.get(role)
+        production = [g for g in (policy.production if policy else []) if not engineer.groups or g in engineer.groups]
+        consequence = (
+            "Production access has been granted: " + ", ".join(production)
+            if production
+            else "This role has no production groups to grant."
+        )
     else:
         consequence = "Every grant of this engineer has been removed and the identity deactivated."
     return CheckResultFacts(
         engagement=engagement(spec, state),
         engineer=engineer.spec.name,
-        role=role,
+        role=label(role),
         outcome=engineer.check.value,
-        checks=", ".join(engineer.checks_performed),
+        checks=check_labels(engineer.checks_performed),
         consequence=consequence,
     )
 
 
 def review_changes(readbacks: list[EngineerAccessReadBack]) -> list[str]:
-    return [
-        f"{r.email}: removed {', '.join(r.removed_groups) or '-'}; restored {', '.join(r.granted_groups) or '-'}"
-        for r in readbacks
-        if r.removed_groups or r.granted_groups
-    ]
+    changes = []
+    for r in readbacks:
+        done = []
+        if r.removed_groups:
+            done.append("removed from " + ", ".join(r.removed_groups) + " (not in the role's policy)")
+        if r.granted_groups:
+            done.append("added back to " + ", ".join(r.granted_groups) + " (missing from the IAM)")
+        if done:
+            changes.append(f"- {r.email}: " + "; ".join(done))
+    return changes
 
 
 def access_review(spec: EngagementSpec, state: EngagementState, now: datetime, changes: list[str]) -> AccessReviewFacts:
     return AccessReviewFacts(
         engagement=engagement(spec, state),
         reviewed_at=iso(now),
-        review_result=f"{len(changes)} correction(s)" if changes else "no drift",
-        changes="\n".join(changes) or "Every grant matches the policy.",
+        review_result=(
+            f"{plural(len(changes), 'engineer')} corrected" if changes else "every grant matches the policy"
+        ),
+        changes="\n".join(c if c.startswith("- ") else f"- {c}" for c in changes)
+        or "Nothing was added by hand and nothing was missing.",
     )
 
 
@@ -191,14 +238,25 @@ def handover_reminder(spec: EngagementSpec, state: EngagementState) -> HandoverR
         return None
     return HandoverReminderFacts(
         engagement=engagement(spec, state),
-        missing_documents=", ".join(d.value for d in missing) or "none",
-        open_sessions=", ".join(open_sessions) or "none scheduled yet",
+        missing_documents=listing([DOCUMENT_LABELS[d] for d in missing], "none: all five delivered"),
+        open_sessions=listing(open_sessions, "none scheduled yet"),
     )
+
+
+def where(location: str | None, join_url: str | None) -> str:
+    if location and join_url:
+        return f"{location}, or online: {join_url}"
+    if join_url:
+        return f"online: {join_url}"
+    return location or "to be confirmed (an update will follow)"
 
 
 def session_invite(
     spec: EngagementSpec, state: EngagementState, session: HandoverSession, engagement_id: str
 ) -> SessionInviteFacts:
+    invited = recipients(EmailKind.SESSION_INVITE, spec)
+    firm = {str(spec.firm_lead.email).lower()}
+    location, join_url = session.location, session.join_url
     return SessionInviteFacts(
         engagement=engagement(spec, state),
         title=session.title,
@@ -206,6 +264,13 @@ def session_invite(
         duration_minutes=int(session.duration.total_seconds() // 60),
         session_uid=f"{engagement_id}/{session.session_id}",
         session_sequence=session.sequence,
+        where=where(location, join_url),
+        location=location,
+        join_url=join_url,
+        attendees="\n".join(
+            f"- {p.name} ({'our firm' if p.email.lower() in firm else spec.client.name})" for p in invited
+        ),
+        invitees=[Invitee(name=p.name, email=p.email) for p in invited],
     )
 
 
@@ -222,19 +287,23 @@ def session_cancelled(
     return SessionCancelledFacts(**invite.model_dump(), reason=reason or "")
 
 
-def evidence_text(readbacks: list[EngineerAccessReadBack]) -> str:
-    return "\n".join(
-        f"- {r.email}: removed {', '.join(r.removed_groups) or 'nothing left'}; now holds "
-        f"{', '.join(r.groups) or 'no group'}; identity {'ACTIVE' if r.identity_active else 'inactive'}"
-        for r in readbacks
-    )
+def evidence_text(readbacks: list[EngineerAccessReadBack], names: dict[str, str] | None = None) -> str:
+    """One line per engineer, as read back from the IAM: what was removed and what remains."""
+    lines = []
+    for r in readbacks:
+        who = f"{names[r.email.lower()]} ({r.email})" if names and r.email.lower() in names else r.email
+        removed = f"removed from {', '.join(r.removed_groups)}" if r.removed_groups else "no group was left to remove"
+        holds = f"still holds {', '.join(r.groups)}" if r.groups else "holds no group"
+        identity = "identity STILL ACTIVE" if r.identity_active else "identity deactivated"
+        lines.append(f"- {who}: {removed}; {holds}; {identity}")
+    return "\n".join(lines)
 
 
 def revocation_report(
     spec: EngagementSpec, state: EngagementState, now: datetime, readbacks: list[EngineerAccessReadBack]
 ) -> RevocationReportFacts:
     return RevocationReportFacts(
-        engagement=engagement(spec, state), revoked_at=iso(now), evidence=evidence_text(readbacks)
+        engagement=engagement(spec, state), revoked_at=iso(now), evidence=evidence_text(readbacks, _names(state))
     )
 
 
@@ -243,9 +312,31 @@ def emergency_revocation(
 ) -> EmergencyRevocationFacts:
     return EmergencyRevocationFacts(
         engagement=engagement(spec, state),
-        engineers="\n".join(f"- {e.spec.name} <{e.email}>: no group, identity inactive" for e in affected),
+        engineers="\n".join(
+            f"- {e.spec.name} ({e.email}): every group removed, identity deactivated" for e in affected
+        ),
         reason=reason,
         revoked_at=iso(now),
+    )
+
+
+def access_restored(
+    spec: EngagementSpec,
+    state: EngagementState,
+    now: datetime,
+    restored: list[EngineerState],
+    reason: str,
+    restored_by: str,
+) -> AccessRestoredFacts:
+    """Once the IAM confirms it: whose access came back after an emergency revocation, and to what."""
+    return AccessRestoredFacts(
+        engagement=engagement(spec, state),
+        engineers="\n".join(
+            f"- {e.spec.name} ({e.email}), {label(e.spec.role)}: {listing(e.groups, 'no group')}" for e in restored
+        ),
+        reason=reason,
+        restored_by=restored_by,
+        restored_at=iso(now),
     )
 
 
@@ -261,13 +352,24 @@ def transition_closing(spec: EngagementSpec, state: EngagementState) -> Transiti
 def closing_report(
     spec: EngagementSpec, state: EngagementState, readbacks: list[EngineerAccessReadBack]
 ) -> ClosingReportFacts:
-    delivered = [d.name.value for d in state.documents]
+    missing = [DOCUMENT_LABELS[d] for d in missing_documents(state)]
+    documents = f"{5 - len(missing)} of 5 delivered"
+    held = [s.title for s in state.sessions if s.status == "held"]
+    not_held = [s.title for s in state.sessions if s.status == "scheduled"]
+    unanswered = [q.text for q in state.questions if not q.answer]
+    answered = len(state.questions) - len(unanswered)
+    sessions = plural(len(held), "session") + " held"
+    if not_held:
+        sessions += "; never held: " + ", ".join(not_held)
+    elif not state.sessions:
+        sessions = "no handover session was scheduled"
     return ClosingReportFacts(
         engagement=engagement(spec, state),
-        documents=f"{len(delivered)} of 5 ({', '.join(delivered) or 'none'})",
-        sessions=str(sum(1 for s in state.sessions if s.status == "held")),
-        questions=f"{sum(1 for q in state.questions if q.answer)} of {len(state.questions)}",
-        sweep=f"{len(readbacks)} identities read back: no group membership, no active identity",
+        documents=documents + (f"; missing: {', '.join(missing)}" if missing else ": nothing is missing"),
+        sessions=sessions,
+        questions=f"{answered} of {len(state.questions)} answered"
+        + (f"; unanswered: {'; '.join(unanswered)}" if unanswered else ""),
+        sweep=f"{plural(len(readbacks), 'identity', 'identities')} read back: no group membership, no active identity",
     )
 
 

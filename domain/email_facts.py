@@ -40,6 +40,9 @@ class NdaRequestFacts(AboutEngagement):
     nda_reference: str
     ip_assignment_clause: str
     deadline: str
+    firm_lead: str
+    """The firm's lead for this engagement: the person to return the NDA to and to ask."""
+    firm_lead_email: str
 
 
 class NdaReminderFacts(NdaRequestFacts):
@@ -123,6 +126,13 @@ class HandoverReminderFacts(AboutEngagement):
     open_sessions: str
 
 
+class Invitee(Model):
+    """One attendee of a handover session, as the calendar invitation names them."""
+
+    name: str
+    email: str
+
+
 class SessionInviteFacts(AboutEngagement):
     kind = EmailKind.SESSION_INVITE
     title: str
@@ -130,6 +140,14 @@ class SessionInviteFacts(AboutEngagement):
     duration_minutes: int
     session_uid: str
     session_sequence: int
+    where: str
+    """The room or the join link (or both), in words; "to be confirmed" when the session has neither."""
+    location: str | None
+    join_url: str | None
+    attendees: str
+    """Every attendee, one ``- `` line each (name and organisation)."""
+    invitees: list[Invitee]
+    """The same attendees for the calendar invitation."""
 
 
 class SessionRescheduledFacts(SessionInviteFacts):
@@ -152,6 +170,16 @@ class EmergencyRevocationFacts(AboutEngagement):
     engineers: str
     reason: str
     revoked_at: str
+
+
+class AccessRestoredFacts(AboutEngagement):
+    kind = EmailKind.ACCESS_RESTORED
+    engineers: str
+    """One ``- `` line per engineer whose access came back, with the groups read back from the IAM."""
+    reason: str
+    """Why access had been revoked in an emergency."""
+    restored_by: str
+    restored_at: str
 
 
 class TransitionOpenFacts(AboutEngagement):
@@ -198,6 +226,7 @@ FACTS_BY_KIND: dict[EmailKind, type[EmailFacts]] = {
         SessionCancelledFacts,
         RevocationReportFacts,
         EmergencyRevocationFacts,
+        AccessRestoredFacts,
         TransitionOpenFacts,
         TransitionClosingFacts,
         ClosingReportFacts,

@@ -30,6 +30,7 @@ class EmailKind(StrEnum):
     SESSION_CANCELLED = "session_cancelled"
     REVOCATION_REPORT = "revocation_report"
     EMERGENCY_REVOCATION = "emergency_revocation"
+    ACCESS_RESTORED = "access_restored"
     TRANSITION_OPEN = "transition_open"
     TRANSITION_CLOSING = "transition_closing"
     CLOSING_REPORT = "closing_report"
@@ -85,6 +86,7 @@ def recipients(kind: EmailKind, spec: EngagementSpec) -> list[Recipient]:
         EmailKind.SESSION_CANCELLED: sessions,
         EmailKind.REVOCATION_REPORT: [_r(c.iam_owner), _r(c.engagement_manager), _r(spec.firm_lead)],
         EmailKind.EMERGENCY_REVOCATION: [_r(c.iam_owner), _r(c.engagement_manager), _r(spec.firm_lead)],
+        EmailKind.ACCESS_RESTORED: [_r(c.iam_owner), _r(c.engagement_manager), _r(spec.firm_lead)],
         EmailKind.TRANSITION_OPEN: transition,
         EmailKind.TRANSITION_CLOSING: transition,
         EmailKind.CLOSING_REPORT: [_r(c.engagement_manager), _r(c.signatory), _r(spec.firm_lead)],

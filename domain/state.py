@@ -74,6 +74,10 @@ class HandoverSession(Model):
     """Bumped on every reschedule or cancellation (the calendar invite's SEQUENCE)."""
     held_at: datetime | None = None
     notes: str | None = None
+    location: str | None = None
+    """Where the session takes place (a room, an address), when the scheduler said."""
+    join_url: str | None = None
+    """The link to join online, when the scheduler gave one."""
 
 
 class Question(Model):

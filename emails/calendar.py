@@ -40,7 +40,13 @@ class SessionEvent:
     summary: str
     organizer: Party
     attendee: Party
+    """The recipient of this copy of the invitation."""
     description: str | None = None
+    other_attendees: tuple[Party, ...] = ()
+    """Everyone else invited to the session, so that each copy lists the same attendees."""
+    location: str | None = None
+    url: str | None = None
+    """The link to join online (RFC 5545 URL property)."""
 
 
 def mime_type(method: CalendarMethod) -> str:
@@ -57,9 +63,14 @@ def calendar_invitation(event: SessionEvent, method: CalendarMethod, stamped_at:
     if event.sequence < 0:
         raise ValueError("SEQUENCE is a non-negative integer")
     cancelled = method is CalendarMethod.CANCEL
-    attendee_params = ["ROLE=REQ-PARTICIPANT", f"CN={_param(event.attendee.name)}"]
-    if not cancelled:
-        attendee_params[1:1] = ["PARTSTAT=NEEDS-ACTION", "RSVP=TRUE"]
+
+    def attendee(party: Party) -> str:
+        params = ["ROLE=REQ-PARTICIPANT", f"CN={_param(party.name)}"]
+        if not cancelled:
+            params[1:1] = ["PARTSTAT=NEEDS-ACTION", "RSVP=TRUE"]
+        return f"ATTENDEE;{';'.join(params)}:mailto:{_address(party.email)}"
+
+    others = [p for p in event.other_attendees if p.email.lower() != event.attendee.email.lower()]
     lines = [
         "BEGIN:VCALENDAR",
         f"PRODID:{PRODUCT_ID}",
@@ -76,9 +87,14 @@ def calendar_invitation(event: SessionEvent, method: CalendarMethod, stamped_at:
     ]
     if event.description:
         lines.append(f"DESCRIPTION:{_text(event.description)}")
+    if event.location:
+        lines.append(f"LOCATION:{_text(event.location)}")
+    if event.url:
+        lines.append(f"URL:{_uri(event.url)}")
     lines += [
         f"ORGANIZER;CN={_param(event.organizer.name)}:mailto:{_address(event.organizer.email)}",
-        f"ATTENDEE;{';'.join(attendee_params)}:mailto:{_address(event.attendee.email)}",
+        attendee(event.attendee),
+        *(attendee(p) for p in others),
         f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}",
         "TRANSP:OPAQUE",
         "END:VEVENT",
@@ -122,6 +138,12 @@ def _address(email: str) -> str:
     if any(c.isspace() or c in '"<>;:' for c in email):
         raise ValueError(f"not a plain email address: {email!r}")
     return email
+
+
+def _uri(value: str) -> str:
+    if not value.startswith(("https://", "http://")) or any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in value):
+        raise ValueError("a join link must be an http(s) URL without spaces or control characters")
+    return value
 
 
 def _utc(moment: datetime) -> str:

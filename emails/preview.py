@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from adapters.email import OutgoingEmail, mime_message
+from adapters.email import OutgoingEmail, mailbox, mime_message
 from domain.email_kinds import EmailKind, Recipient, people
 from domain.spec import EngagementSpec
 from emails.render import render
@@ -38,8 +38,8 @@ def preview_email(
     if output == "eml":
         return mime_message(message, sender.email, sender.name).as_string()
     lines = [
-        f"From: {sender.name} <{sender.email}>",
-        f"To: {recipient.name} <{recipient.email}>",
+        f"From: {mailbox(sender.name, sender.email)}",
+        f"To: {mailbox(recipient.name, recipient.email)}",
         f"Subject: {rendered.subject}",
         *(f"Attachment: {a.filename} ({a.mime_type}, {len(a.content)} bytes)" for a in rendered.attachments),
         "",

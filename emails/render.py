@@ -63,7 +63,8 @@ def _render_block(block: Block, context: dict[str, Any]) -> tuple[str, str]:
     if isinstance(block, Listing):
         text = compiled(block.text).render(context)
         return text, _listing_html(text)
-    rows = [(label, compiled(value).render(context)) for label, value in block.rows]
+    rendered = [(label, compiled(value).render(context)) for label, value in block.rows]
+    rows = [(label, value) for label, value in rendered if value.strip()]  # an optional fact not given
     text = "\n".join(f"{label}: {value}" for label, value in rows)
     cells = "".join(
         f'<tr><th scope="row" style="text-align:left;vertical-align:top;padding:4px 16px 4px 0;'
@@ -174,6 +175,9 @@ def _invitation(
         organizer=Party(organizer.name, organizer.email),
         attendee=Party(recipient.name, recipient.email),
         description=f"Handover session of the {facts['client']} engagement." if "client" in facts else None,
+        other_attendees=tuple(Party(str(i["name"]), str(i["email"])) for i in facts.get("invitees") or []),
+        location=facts.get("location") or None,
+        url=facts.get("join_url") or None,
     )
     filename = "cancel.ics" if method is CalendarMethod.CANCEL else "invite.ics"
     return Attachment(

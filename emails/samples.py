@@ -50,7 +50,12 @@ def _sample_state(spec: EngagementSpec) -> tuple[EngagementState, datetime]:
         transition_ends_at=end + spec.transition_window,
         sessions=[
             HandoverSession(
-                session_id="arch-1", title="Architecture walkthrough", starts_at=session_at, duration=timedelta(hours=1)
+                session_id="arch-1",
+                title="Architecture walkthrough",
+                starts_at=session_at,
+                duration=timedelta(hours=1),
+                location="Meeting room 2, client office",
+                join_url="https://meet.example/arch-1",
             )
         ],
         questions=[
@@ -88,7 +93,17 @@ def _builders(spec: EngagementSpec) -> dict[EmailKind, Callable[[], EmailFacts]]
     session = state.sessions[0]
     contract = spec.contract_id
     checks = ["credentials_verification", "criminal_record"]
-    review = [f"{engineer.email}: removed hand-added-group; restored -"]
+    review = build.review_changes(
+        [
+            EngineerAccessReadBack(
+                email=engineer.email,
+                scim_user_id=None,
+                identity_active=True,
+                groups=engineer.groups,
+                removed_groups=["hand-added-group"],
+            )
+        ]
+    )
     ended = _readbacks(state)
     assert state.end_date is not None
     end: datetime = state.end_date
@@ -125,6 +140,14 @@ def _builders(spec: EngagementSpec) -> dict[EmailKind, Callable[[], EmailFacts]]
             notice + timedelta(days=3, hours=2),
             [engineer],
             "suspected credential compromise reported by the client's security team",
+        ),
+        EmailKind.ACCESS_RESTORED: lambda: build.access_restored(
+            spec,
+            state,
+            notice + timedelta(days=3, hours=5),
+            [engineer],
+            "suspected credential compromise reported by the client's security team",
+            spec.firm_lead.name,
         ),
         EmailKind.TRANSITION_OPEN: lambda: build.transition_open(spec, state),
         EmailKind.TRANSITION_CLOSING: lambda: build.transition_closing(spec, state),

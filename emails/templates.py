@@ -76,7 +76,16 @@ def _t(subject: str, *blocks: Block) -> EmailTemplate:
 
 
 _SESSION_FACTS = Facts(
-    (("Session", "{{ title }}"), ("When", "{{ starts_at | when }}"), ("Duration", "{{ duration_minutes }} minutes"))
+    (
+        ("Session", "{{ title }}"),
+        ("When", "{{ starts_at | when }}"),
+        ("Duration", "{{ duration_minutes }} minutes"),
+        ("Where", "{% if where is defined %}{{ where }}{% endif %}"),
+    )
+)
+_ATTENDEES = (
+    Paragraph("{% if attendees is defined %}Attendees:{% endif %}"),
+    Listing("{% if attendees is defined %}{{ attendees }}{% endif %}"),
 )
 
 TEMPLATES: dict[EmailKind, EmailTemplate] = {
@@ -93,6 +102,12 @@ TEMPLATES: dict[EmailKind, EmailTemplate] = {
                 ("Please sign by", "{{ deadline | when }}"),
             )
         ),
+        Paragraph(
+            "{% if firm_lead is defined %}How to sign: sign the NDA ({{ nda_reference }}) and return the signed "
+            "copy to {{ firm_lead }} ({{ firm_lead_email }}), who leads this engagement for us; replying to this "
+            "email with the signed document attached is enough. For any question about the NDA or the contract, "
+            "contact {{ firm_lead }} at {{ firm_lead_email }}.{% endif %}"
+        ),
         Paragraph("Without the signed NDA the engagement is cancelled on {{ deadline | when }}."),
     ),
     EmailKind.NDA_REMINDER: _t(
@@ -100,6 +115,11 @@ TEMPLATES: dict[EmailKind, EmailTemplate] = {
         Paragraph(
             "The NDA ({{ nda_reference }}) for contract {{ contract_id }} is not signed yet. "
             "This is reminder {{ reminder }}."
+        ),
+        Paragraph(
+            "{% if firm_lead is defined %}Please return the signed copy to {{ firm_lead }} "
+            "({{ firm_lead_email }}), or reply to this email with it attached; {{ firm_lead }} also answers any "
+            "question about it.{% endif %}"
         ),
         Paragraph("The engagement is cancelled on {{ deadline | when }} without it."),
     ),
@@ -122,7 +142,10 @@ TEMPLATES: dict[EmailKind, EmailTemplate] = {
             "a cleared background check."
         ),
         Facts((("Jurisdiction", "{{ jurisdiction }}"), ("Checks", "{{ checks }}"))),
-        Paragraph("Please give your consent to the screening provider."),
+        Paragraph(
+            "Please give your consent to the screening provider when it writes to you. Until the check is "
+            "cleared you keep only the access that needs no check."
+        ),
     ),
     EmailKind.CHECK_CONSENT_REMINDER: _t(
         "Reminder: background check consent ({{ client }})",
@@ -132,41 +155,43 @@ TEMPLATES: dict[EmailKind, EmailTemplate] = {
         ),
     ),
     EmailKind.CHECK_RESULT: _t(
-        "Background check {{ outcome }}: {{ engineer }}",
+        "{{ client }}: background check {{ outcome }} for {{ engineer }}",
         Paragraph("The background check of {{ engineer }} ({{ checks }}) is {{ outcome }}."),
         Paragraph("{{ consequence }}"),
     ),
     EmailKind.ACCESS_GRANTED: _t(
         "{{ client }}: engineers onboarded and access granted",
         Paragraph(
-            "Onboarding for contract {{ contract_id }} is complete. Access granted, exactly the entitlements "
-            "of each role:"
+            "Onboarding for contract {{ contract_id }} is complete. Each engineer holds exactly the groups of "
+            "their role in your IAM, read back after granting:"
         ),
         Listing("{{ roster }}"),
     ),
     EmailKind.ENGINEER_ADDED: _t(
         "{{ client }}: {{ engineer }} joins the engagement",
         Paragraph(
-            "{{ engineer }} joins the engagement as {{ role }}. Access follows the role's policy{{ production_note }}."
+            "{{ engineer }} joins the engagement as {{ role }}. Their access follows the role's policy"
+            "{{ production_note }}; you will hear when it is granted."
         ),
     ),
     EmailKind.ENGINEER_REMOVED: _t(
         "{{ client }}: {{ engineer }} leaves the engagement, access revoked",
         Paragraph(
-            "{{ engineer }} left the engagement. Every grant was revoked at once and the identity deactivated; "
-            "read back from your IAM: {{ evidence }}."
+            "{{ engineer }} ({{ role }}) left the engagement. Every grant was revoked at once. Read back from "
+            "your IAM: {{ evidence }}."
         ),
     ),
     EmailKind.ROLE_CHANGED: _t(
-        "{{ client }}: {{ engineer }} is now {{ role }}",
+        "{{ client }}: {{ engineer }} now works as {{ role }}",
         Paragraph(
-            "{{ engineer }} changed role to {{ role }}. Their grants now follow that role exactly: {{ groups }}."
+            "{{ engineer }} changed role to {{ role }}. Their access now follows that role exactly: {{ groups }}."
         ),
     ),
     EmailKind.ACCESS_REVIEW: _t(
-        "{{ client }}: access review {{ review_result }}",
+        "{{ client }}: access review, {{ review_result }}",
         Paragraph(
-            "The access review of {{ reviewed_at | when }} compared your IAM with the policy: {{ review_result }}."
+            "The access review of {{ reviewed_at | when }} compared what your IAM holds with each role's "
+            "policy: {{ review_result }}."
         ),
         Listing("{{ changes }}"),
     ),
@@ -210,6 +235,7 @@ TEMPLATES: dict[EmailKind, EmailTemplate] = {
         "Handover session: {{ title }} ({{ starts_at | when }})",
         Paragraph('You are invited to the handover session "{{ title }}" with the {{ client }} incoming team.'),
         _SESSION_FACTS,
+        *_ATTENDEES,
         Paragraph("The calendar invitation is attached."),
     ),
     EmailKind.SESSION_RESCHEDULED: _t(
@@ -218,6 +244,7 @@ TEMPLATES: dict[EmailKind, EmailTemplate] = {
             'The handover session "{{ title }}" with the {{ client }} incoming team moved to {{ starts_at | when }}.'
         ),
         _SESSION_FACTS,
+        *_ATTENDEES,
         Paragraph("The updated calendar invitation is attached; it replaces the earlier one."),
     ),
     EmailKind.SESSION_CANCELLED: _t(
@@ -231,7 +258,10 @@ TEMPLATES: dict[EmailKind, EmailTemplate] = {
     ),
     EmailKind.REVOCATION_REPORT: _t(
         "{{ client }}: all access revoked on {{ revoked_at | when }}",
-        Paragraph("At the end date ({{ revoked_at | when }}) every grant was revoked. Read back from your IAM:"),
+        Paragraph(
+            "At the end date ({{ revoked_at | when }}) every grant was revoked. What your IAM showed when we "
+            "read it back afterwards:"
+        ),
         Listing("{{ evidence }}"),
     ),
     EmailKind.EMERGENCY_REVOCATION: _t(
@@ -244,11 +274,21 @@ TEMPLATES: dict[EmailKind, EmailTemplate] = {
         Paragraph("Engineers whose every grant was revoked, read back from your IAM:"),
         Listing("{{ engineers }}"),
     ),
+    EmailKind.ACCESS_RESTORED: _t(
+        "{{ client }}: access restored after the emergency revocation",
+        Paragraph(
+            "The emergency revocation ({{ reason }}) was lifted by {{ restored_by }}. Access was restored to "
+            "each role's policy, and your IAM confirmed it at {{ restored_at | when }}."
+        ),
+        Facts((("Restored by", "{{ restored_by }}"), ("Confirmed at", "{{ restored_at | when }}"))),
+        Paragraph("Engineers whose access is back, with the groups read back from your IAM:"),
+        Listing("{{ engineers }}"),
+    ),
     EmailKind.TRANSITION_OPEN: _t(
         "{{ client }}: the transition window is open until {{ transition_ends_at | when }}",
         Paragraph(
-            "The transition window is open until {{ transition_ends_at | when }}. Send your questions; they are "
-            "tracked and answered. No system access remains."
+            "The transition window is open until {{ transition_ends_at | when }}. Send your questions by replying "
+            "to this email; each one is tracked until it is answered. No system access remains."
         ),
     ),
     EmailKind.TRANSITION_CLOSING: _t(
@@ -279,8 +319,16 @@ TEMPLATES: dict[EmailKind, EmailTemplate] = {
     ),
 }
 
-OPTIONAL_FACTS: dict[EmailKind, frozenset[str]] = {EmailKind.SESSION_CANCELLED: frozenset({"reason"})}
-"""Facts a template uses when given (``is defined``) and does without otherwise."""
+_LATE_SESSION_FACTS = frozenset({"where", "attendees", "location", "join_url", "invitees"})
+OPTIONAL_FACTS: dict[EmailKind, frozenset[str]] = {
+    EmailKind.NDA_REQUEST: frozenset({"firm_lead", "firm_lead_email"}),
+    EmailKind.NDA_REMINDER: frozenset({"firm_lead", "firm_lead_email"}),
+    EmailKind.SESSION_INVITE: _LATE_SESSION_FACTS,
+    EmailKind.SESSION_RESCHEDULED: _LATE_SESSION_FACTS,
+    EmailKind.SESSION_CANCELLED: _LATE_SESSION_FACTS | {"reason"},
+}
+"""Facts a template uses when given (``is defined``) and does without otherwise: facts added after
+emails of the kind were already queued in running engagements, which must still render."""
 
 CALENDAR_FACTS = ("session_uid", "session_sequence", "starts_at", "duration_minutes", "title")
 """The facts a session email's calendar invitation is built from."""

@@ -121,6 +121,40 @@ class ValidationError(Exception):
         self.field = field
 
 
+RESERVED_HEADERS = frozenset(
+    {
+        "x-sg-id",
+        "x-sg-eid",
+        "received",
+        "dkim-signature",
+        "content-type",
+        "content-transfer-encoding",
+        "to",
+        "from",
+        "subject",
+        "reply-to",
+        "cc",
+        "bcc",
+    }
+)
+"""Headers SendGrid's v3 mail send refuses to let a sender set."""
+
+
+def _unquoted_delimiter(name: str) -> bool:
+    """A ``,`` or ``;`` outside an RFC 5322 quoted-string (SendGrid pastes the name into the header)."""
+    quoted = escaped = False
+    for char in name:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char in ",;" and not quoted:
+            return True
+    return False
+
+
 def validate_mail(payload: Any) -> None:
     """Raise ValidationError for the first problem SendGrid would report in a v3 mail send body."""
     if not isinstance(payload, dict):
@@ -150,6 +184,10 @@ def validate_mail(payload: Any) -> None:
             email = address.get("email") if isinstance(address, dict) else None
             if not isinstance(email, str) or not _EMAIL.match(email):
                 raise ValidationError("Does not contain a valid address.", f"personalizations.{i}.to.{j}.email")
+            name = address.get("name") if isinstance(address, dict) else None
+            if isinstance(name, str) and _unquoted_delimiter(name):
+                # SendGrid documents it: to.name cannot hold "," or ";" (it would split the header there).
+                raise ValidationError("The to name cannot contain ',' or ';'.", f"personalizations.{i}.to.{j}.name")
         data = personalization.get("dynamic_template_data")
         if data is not None and not isinstance(data, dict):
             raise ValidationError(
@@ -163,6 +201,13 @@ def validate_mail(payload: Any) -> None:
                 "subject defined or if every personalization has a subject defined.",
                 "subject",
             )
+    headers = payload.get("headers")
+    if headers is not None:
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+            raise ValidationError("Invalid type. Expected: object of strings.", "headers")
+        for name in headers:
+            if name.lower() in RESERVED_HEADERS:
+                raise ValidationError(f"The header {name} is reserved and cannot be set.", "headers")
     sender = payload.get("from")
     if not isinstance(sender, dict):
         raise ValidationError(

@@ -126,7 +126,7 @@ def test_bulleted_facts_become_a_list() -> None:
     parsed = structure(email.html)
     assert parsed.tags.count("li") == len(spec.engineers)
     for engineer in spec.engineers:
-        assert f"- {engineer.email}: removed" in email.text
+        assert f"- {engineer.name} ({engineer.email}): removed from" in email.text
 
 
 def test_a_missing_fact_is_an_error_never_a_blank() -> None:

@@ -346,7 +346,7 @@ async def review_removed_the_drift(harness: Harness, handle: WorkflowHandle[Any,
     assert (await harness.iam(CAROL)).groups == {"ticketing"}
     reports = [r for r in await sent(harness, handle) if r.kind == "access_review"]
     assert {r.occurrence for r in reports} == {1} and "ian@acme.example" in {r.recipient for r in reports}
-    assert all("1 correction(s)" in r.subject and "staging-admin" in r.body_text for r in reports)
+    assert all("1 engineer corrected" in r.subject and "staging-admin" in r.body_text for r in reports)
     changes = [a.details for a in await harness.store.audit_entries(handle.id) if a.action == "access_changed"]
     assert [(d["engineer"], d["revoked"]) for d in changes if d["reason"] == "access review"] == [
         (CAROL, ["staging-admin"])

@@ -64,7 +64,7 @@ async def test_drift_added_by_hand_is_removed_and_missing_grants_restored_by_the
         (ALICE, (), ("repo-write",)),
     }
     report = [r for r in await harness.mail.outbox(handle.id) if r.kind == "access_review"]
-    assert report and "2 correction(s)" in report[0].subject
+    assert report and "2 engineers corrected" in report[0].subject
     assert "prod-admin" in report[0].body_text
 
 
