@@ -129,6 +129,16 @@ class EngineerAccessReadBack(Model):
     fully anyway; re-check later (another engagement's grants may need restoring)."""
 
 
+class AccessRestoration(Model):
+    actor: str
+    """Who lifted the emergency revocation."""
+    reason: str
+    """Why access had been revoked (the emergency's reason), for the client's notice."""
+    requested_at: datetime
+    emails: list[str]
+    """The engineers whose access is being restored."""
+
+
 class RevocationEvidence(Model):
     revoked_at: datetime
     engineers: list[EngineerAccessReadBack]
@@ -182,6 +192,10 @@ class EngagementState(Model):
     """Every engineer's access revoked by an emergency command, until it is restored."""
     emergency: EmergencyRevocation | None = None
     """An emergency revocation waiting for the IAM's confirmation, to be reported."""
+    last_emergency_reason: str | None = None
+    """Why access was last revoked in an emergency (told to the client when it is restored)."""
+    restoration: AccessRestoration | None = None
+    """Access restored after an emergency, waiting for the IAM's confirmation, to be reported."""
     delivery_problems: list[DeliveryProblem] = Field(default_factory=list)
     """Emails that will not arrive (bounced, dropped), as SendGrid reported them."""
     transition_closing_sent: bool = False

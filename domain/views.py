@@ -10,7 +10,7 @@ from domain.access import is_in_step, plan_engineer
 from domain.effects import describe
 from domain.spec import EngagementSpec
 from domain.state import DeliveryProblem, EngagementState, HandoverSession, Question, RevocationEvidence
-from domain.vocabulary import ACCESS_PHASES, CheckStatus, KnowledgeTransferDocument, Model, Phase
+from domain.vocabulary import ACCESS_PHASES, CheckStatus, KnowledgeTransferDocument, Model, Phase, describe_duration
 
 
 class Deadline(Model):
@@ -252,4 +252,32 @@ def format_status(view: StatusView) -> str:
     lines += [f"  {q.question_id}: {'answered' if q.answer else 'open'} · {q.text}" for q in view.questions] or [
         "  none"
     ]
+    return "\n".join(lines)
+
+
+def needs_attention(state: EngagementState) -> bool:
+    """Something a person must look at: a parked side effect, an email that will not arrive, an
+    IAM change not yet confirmed, or an alert still to be recorded."""
+    return bool(state.parked or state.delivery_problems or state.alerts)
+
+
+def current_details(spec: EngagementSpec, state: EngagementState) -> str:
+    """What the Temporal UI shows on the engagement's page (markdown; no personal data)."""
+    deadline = next_deadline(spec, state)
+    active = [e for e in state.engineers if e.identity_active]
+    lines = [
+        f"**{state.phase.value.replace('_', ' ')}** · {spec.engagement_type.value.replace('_', ' ')}",
+        f"- next: {deadline.label} at {_when(deadline.at)}" if deadline else "- next: nothing scheduled",
+        f"- end date: {_when(state.end_date)}; transition until {_when(state.transition_ends_at)}",
+        f"- access: {len(active)} of {len(state.current_engineers())} engineers active, "
+        f"{sum(len(e.groups) for e in state.engineers)} group memberships"
+        + (" · **all suspended (emergency)**" if state.access_suspended else ""),
+        f"- handover: {len(state.documents)} of 5 documents, "
+        f"{sum(1 for s in state.sessions if s.status == 'held')} of {len(state.sessions)} sessions held",
+        f"- open questions: {sum(1 for q in state.questions if q.answer is None)}",
+        f"- side effects: {len(state.effects)} queued, {len(state.parked)} parked",
+        f"- notice {describe_duration(spec.notice_period)}, transition {describe_duration(spec.transition_window)}",
+    ]
+    if needs_attention(state):
+        lines.insert(1, "- ⚠ **needs attention** (see `status`, `alerts`)")
     return "\n".join(lines)

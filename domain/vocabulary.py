@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
@@ -54,3 +55,18 @@ class Model(BaseModel):
     never rename or remove one (old continue-as-new inputs and histories must still load)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def describe_duration(value: timedelta) -> str:
+    """A duration as a person reads it, at any scale: ``60 days``, ``2 minutes``, ``1 hour 30 minutes``."""
+    seconds = int(value.total_seconds())
+    if seconds <= 0:
+        return "no time"
+    parts = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}{'' if count == 1 else 's'}")
+        if len(parts) == 2:
+            break
+    return " ".join(parts)

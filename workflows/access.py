@@ -71,6 +71,7 @@ class AccessLane:
                 await self._start_check(engineer)
         rules.announce_all(self._change())
         rules.report_emergency(self._change())
+        rules.report_restoration_once_confirmed(self._change())
 
     def _plan(self, engineer: EngineerState) -> AccessPlan:
         return rules.plan(self._spec, self._state, engineer)
@@ -127,7 +128,13 @@ class AccessLane:
         alerted = False
         while True:
             applying = asyncio.create_task(
-                workflow.execute_activity_method(EngagementActivities.converge_access, request, **IAM)
+                workflow.execute_activity_method(
+                    EngagementActivities.converge_access,
+                    request,
+                    summary=f"IAM: {'revoke' if revoking else 'converge'} engineer "
+                    f"{self._state.engineers.index(engineer) + 1} ({request.reason})",
+                    **IAM,
+                )
             )
             try:
                 await workflow.wait_condition(applying.done, timeout=self._spec.revocation_alert_after)

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         LedgerEffect,
         PhaseEffect,
         RecordEffect,
+        describe,
     )
     from domain.spec import EngagementSpec
     from domain.state import EngagementState
@@ -57,12 +58,13 @@ EMAIL = ActivityOptions(
 )
 
 
-def bounded(options: ActivityOptions, bound: timedelta | None) -> dict[str, Any]:
-    """The options of a side effect that gives up (and is parked) once it has failed for ``bound``."""
+def bounded(options: ActivityOptions, bound: timedelta | None, summary: str | None = None) -> dict[str, Any]:
+    """The options of a side effect that gives up (and is parked) once it has failed for ``bound``,
+    named in the UI by ``summary`` (engagements with lanes only: earlier runs replay as they ran)."""
     if bound is None:
         return dict(options)
     start_to_close = min(options["start_to_close_timeout"], bound)
-    return {**options, "start_to_close_timeout": start_to_close, "schedule_to_close_timeout": bound}
+    return {**options, "start_to_close_timeout": start_to_close, "schedule_to_close_timeout": bound, "summary": summary}
 
 
 async def perform(
@@ -77,13 +79,13 @@ async def perform(
         await workflow.execute_activity_method(
             EngagementActivities.record_access,
             LedgerRecord(engagement_id=engagement_id, entry=effect),
-            **bounded(STORAGE, bound),
+            **bounded(STORAGE, bound, describe(effect)),
         )
     elif isinstance(effect, EngagementRecordEffect):
         await workflow.execute_activity_method(
             EngagementActivities.record_engagement,
             RecordEngagementInput(engagement_id=engagement_id, spec=spec, at=effect.at),
-            **bounded(STORAGE, bound),
+            **bounded(STORAGE, bound, describe(effect)),
         )
     elif isinstance(effect, EmailEffect):
         await workflow.execute_activity_method(
@@ -96,7 +98,7 @@ async def perform(
                 recipients=effect.recipients,
                 facts=effect.facts,
             ),
-            **bounded(EMAIL, bound),
+            **bounded(EMAIL, bound, describe(effect)),
         )
     elif isinstance(effect, AuditEffect):
         await workflow.execute_activity_method(
@@ -108,7 +110,7 @@ async def perform(
                 action=effect.action,
                 details=effect.details,
             ),
-            **bounded(STORAGE, bound),
+            **bounded(STORAGE, bound, describe(effect)),
         )
     elif isinstance(effect, PhaseEffect):
         await workflow.execute_activity_method(
@@ -124,7 +126,7 @@ async def perform(
                 end_date=state.end_date,
                 closed_at=state.closed_at,
             ),
-            **bounded(STORAGE, bound),
+            **bounded(STORAGE, bound, describe(effect)),
         )
     elif isinstance(effect, EngineerEffect):
         engineer = state.engineer(effect.email)
@@ -134,7 +136,7 @@ async def perform(
             EngineerRecord(
                 engagement_id=engagement_id, engineer=engineer, at=effect.at, actor=effect.actor, action=effect.action
             ),
-            **bounded(STORAGE, bound),
+            **bounded(STORAGE, bound, describe(effect)),
         )
     elif isinstance(effect, RecordEffect):
         await _perform_record(engagement_id, state, effect, bound)
@@ -153,12 +155,12 @@ async def _perform_record(
         await workflow.execute_activity_method(
             EngagementActivities.save_session,
             SessionInput(engagement_id=engagement_id, session=session, actor=effect.actor, at=effect.at),
-            **bounded(STORAGE, bound),
+            **bounded(STORAGE, bound, describe(effect)),
         )
     else:
         question = next(q for q in state.questions if q.question_id == effect.key)
         await workflow.execute_activity_method(
             EngagementActivities.save_question,
             QuestionInput(engagement_id=engagement_id, question=question, actor=effect.actor, at=effect.at),
-            **bounded(STORAGE, bound),
+            **bounded(STORAGE, bound, describe(effect)),
         )

@@ -18,30 +18,12 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.engagement import EngagementActivities
     from activities.payloads import RecordEngagementInput
+    from adapters import search_attributes as sa
     from domain import email_builders
     from domain.commands import (
         Ack,
-        AddEngineer,
-        AnswerQuestion,
-        AskQuestion,
-        CancelEngagement,
-        CancelSession,
-        ChangeRole,
         Command,
-        DropParkedEffect,
-        GiveNotice,
-        MoveEndDate,
         RecordCheckResult,
-        RecordDocument,
-        RecordNdaSigned,
-        RecordSessionHeld,
-        RemoveEngineer,
-        RequestAccessReview,
-        RescheduleSession,
-        RestoreAccess,
-        RetryParkedEffect,
-        RevokeAccessNow,
-        ScheduleSession,
     )
     from domain.decisions import decide, dry_run
     from domain.decisions import lifecycle as rules
@@ -55,16 +37,25 @@ with workflow.unsafe.imports_passed_through():
         EngagementState,
         EngineerState,
     )
-    from domain.views import EngagementSummary, StatusView, status_view, summary
+    from domain.views import (
+        EngagementSummary,
+        StatusView,
+        current_details,
+        needs_attention,
+        next_deadline,
+        status_view,
+        summary,
+    )
     from domain.vocabulary import CheckStatus, Phase
     from workflows.access import AccessLane
     from workflows.background_check import BackgroundCheckWorkflow
     from workflows.effects import STORAGE, perform
+    from workflows.handlers import EngagementCommands
     from workflows.lanes import SideEffectLanes
 
 
 @workflow.defn(name="EngagementWorkflow")
-class EngagementWorkflow:
+class EngagementWorkflow(EngagementCommands):
     @workflow.init
     def __init__(self, input: EngagementInput) -> None:
         self._spec = input.spec
@@ -83,7 +74,10 @@ class EngagementWorkflow:
                 self._change().queue(EngagementRecordEffect(at=self._state.contract_signed_at))
             self._change().email(email_builders.nda_request(self._spec, self._state))
         self._access = AccessLane(self._spec, self._state, self._change, lanes=self._lanes)
-        self._side_effects = SideEffectLanes(self._spec, self._state, self._change)
+        self._side_effects = SideEffectLanes(self._spec, self._state, self._change, shown=self._show)
+        self._publish = self._lanes and workflow.info().typed_search_attributes.get(sa.ENGAGEMENT_PHASE) is not None
+        """Started with its search attributes (the CLI sets them, so the namespace has them): keep them current."""
+        self._published: tuple[Any, ...] = ()
         self._history_limit = input.continue_as_new_after_events
         self._events = 0
         """Bumped by every handler, so the main loop wakes up to act on it."""
@@ -109,6 +103,7 @@ class EngagementWorkflow:
             Phase.TRANSITION: self._transition,
         }
         while self._state.phase in steps:
+            self._show()
             await self._perform_effects()
             await steps[self._state.phase]()
             await self._perform_effects()
@@ -125,6 +120,7 @@ class EngagementWorkflow:
             await self._access.wind_down(actor=SYSTEM, reason="engagement cancelled")
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._perform_effects()
+        self._show()
         if lanes:  # the closing report and the last records are out (or dropped by an operator)
             await workflow.wait_condition(lambda: self._side_effects.drained() and workflow.all_handlers_finished())
         return summary(self._spec, self._state)
@@ -136,6 +132,28 @@ class EngagementWorkflow:
     def _change(self) -> Change:
         return Change(
             spec=self._spec, state=self._state, now=workflow.now(), engagement_id=self._id, strict=self._lanes
+        )
+
+    def _show(self) -> None:
+        """The engagement as admins find it: the UI's current details, and the search attributes."""
+        state = self._state
+        workflow.set_current_details(current_details(self._spec, state))
+        deadline = next_deadline(self._spec, state)
+        values = (state.phase, state.end_date, deadline, needs_attention(state))
+        if not self._publish or values == self._published:
+            return
+        self._published = values
+        workflow.upsert_search_attributes(
+            [
+                sa.ENGAGEMENT_PHASE.value_set(state.phase.value),
+                sa.ENGAGEMENT_CLIENT.value_set(self._spec.client.name),
+                sa.ENGAGEMENT_TYPE.value_set(self._spec.engagement_type.value),
+                sa.CONTRACT_ID.value_set(self._spec.contract_id),
+                sa.END_DATE.value_set(state.end_date) if state.end_date else sa.END_DATE.value_unset(),
+                sa.NEXT_DEADLINE.value_set(deadline.at) if deadline else sa.NEXT_DEADLINE.value_unset(),
+                sa.NEXT_DEADLINE_LABEL.value_set(deadline.label) if deadline else sa.NEXT_DEADLINE_LABEL.value_unset(),
+                sa.NEEDS_ATTENTION.value_set(needs_attention(state)),
+            ]
         )
 
     def _should_continue_as_new(self) -> bool:
@@ -157,7 +175,7 @@ class EngagementWorkflow:
         reached = self._timer_reached
         return reached if reached is not None and reached > now else now
 
-    async def _sleep_until(self, moment: datetime | None) -> None:
+    async def _sleep_until(self, moment: datetime | None, label: str | None = None) -> None:
         """Wait until the moment passes or a handler changes something, whichever comes first."""
         seen = self._events
         timeout = None
@@ -167,7 +185,9 @@ class EngagementWorkflow:
                 return
         try:
             await workflow.wait_condition(
-                lambda: self._events != seen or (bool(self._state.effects) and not self._lanes), timeout=timeout
+                lambda: self._events != seen or (bool(self._state.effects) and not self._lanes),
+                timeout=timeout,
+                timeout_summary=label if self._lanes and timeout is not None else None,
             )
         except TimeoutError:
             assert moment is not None  # only a wait with a timeout times out
@@ -188,7 +208,8 @@ class EngagementWorkflow:
             await self._access.converge()
         deadline = rules.nda_deadline(spec, state)
         next_reminder = rules.next_nda_reminder(spec, state)
-        await self._sleep_until(min(deadline, next_reminder))
+        label = "NDA deadline" if deadline <= next_reminder else "NDA reminder"
+        await self._sleep_until(min(deadline, next_reminder), label)
         if state.phase is not Phase.AWAITING_NDA:
             return
         now = self._now()
@@ -214,7 +235,7 @@ class EngagementWorkflow:
         if rules.review_due(state, self._now()):
             await self._access.review()
             return
-        await self._sleep_until(state.next_access_review_at)
+        await self._sleep_until(state.next_access_review_at, "access review")
 
     async def _notice(self) -> None:
         await self._access.converge()
@@ -230,7 +251,9 @@ class EngagementWorkflow:
         if rules.handover_reminder_due(self._spec, state, now):
             rules.remind_handover(self._change())
             return
-        await self._sleep_until(remind_at if now < remind_at else state.end_date)
+        await self._sleep_until(
+            *((remind_at, "handover reminder") if now < remind_at else (state.end_date, "end date"))
+        )
 
     async def _end_date(self) -> None:
         """The agreed end: every grant of every engineer revoked at once, and proven by read-back."""
@@ -249,9 +272,9 @@ class EngagementWorkflow:
                     if self._now() >= closing_at:
                         rules.close_transition_notice(self._change())
                         return
-                    await self._sleep_until(closing_at)
+                    await self._sleep_until(closing_at, "transition closing notice")
                     return
-            await self._sleep_until(state.transition_ends_at)
+            await self._sleep_until(state.transition_ends_at, "transition window closes")
             return
         # The final sweep: read every identity back once more, and prove nothing remains.
         readbacks = await self._access.wind_down(actor=SYSTEM, reason="final revocation sweep")
@@ -278,38 +301,6 @@ class EngagementWorkflow:
         self._events += 1
         return decision.ack
 
-    @workflow.update(name="record_nda_signed")
-    def record_nda_signed(self, command: RecordNdaSigned) -> Ack:
-        return self._decide(command)
-
-    @record_nda_signed.validator
-    def _validate_nda(self, command: RecordNdaSigned) -> None:
-        self._validate(command)
-
-    @workflow.update(name="add_engineer")
-    def add_engineer(self, command: AddEngineer) -> Ack:
-        return self._decide(command)
-
-    @add_engineer.validator
-    def _validate_add(self, command: AddEngineer) -> None:
-        self._validate(command)
-
-    @workflow.update(name="remove_engineer")
-    def remove_engineer(self, command: RemoveEngineer) -> Ack:
-        return self._decide(command)
-
-    @remove_engineer.validator
-    def _validate_remove(self, command: RemoveEngineer) -> None:
-        self._validate(command)
-
-    @workflow.update(name="change_role")
-    def change_role(self, command: ChangeRole) -> Ack:
-        return self._decide(command)
-
-    @change_role.validator
-    def _validate_change_role(self, command: ChangeRole) -> None:
-        self._validate(command)
-
     @workflow.update(name="record_check_result")
     async def record_check_result(self, command: RecordCheckResult) -> Ack:
         child_id = check_to_signal(self._change(), command)
@@ -320,127 +311,6 @@ class EngagementWorkflow:
 
     @record_check_result.validator
     def _validate_check_result(self, command: RecordCheckResult) -> None:
-        self._validate(command)
-
-    @workflow.update(name="give_notice")
-    def give_notice(self, command: GiveNotice) -> Ack:
-        return self._decide(command)
-
-    @give_notice.validator
-    def _validate_notice(self, command: GiveNotice) -> None:
-        self._validate(command)
-
-    @workflow.update(name="move_end_date")
-    def move_end_date(self, command: MoveEndDate) -> Ack:
-        return self._decide(command)
-
-    @move_end_date.validator
-    def _validate_move(self, command: MoveEndDate) -> None:
-        self._validate(command)
-
-    @workflow.update(name="record_document")
-    def record_document(self, command: RecordDocument) -> Ack:
-        return self._decide(command)
-
-    @record_document.validator
-    def _validate_document(self, command: RecordDocument) -> None:
-        self._validate(command)
-
-    @workflow.update(name="schedule_session")
-    def schedule_session(self, command: ScheduleSession) -> Ack:
-        return self._decide(command)
-
-    @schedule_session.validator
-    def _validate_schedule(self, command: ScheduleSession) -> None:
-        self._validate(command)
-
-    @workflow.update(name="record_session_held")
-    def record_session_held(self, command: RecordSessionHeld) -> Ack:
-        return self._decide(command)
-
-    @record_session_held.validator
-    def _validate_held(self, command: RecordSessionHeld) -> None:
-        self._validate(command)
-
-    @workflow.update(name="ask_question")
-    def ask_question(self, command: AskQuestion) -> Ack:
-        return self._decide(command)
-
-    @ask_question.validator
-    def _validate_ask(self, command: AskQuestion) -> None:
-        self._validate(command)
-
-    @workflow.update(name="answer_question")
-    def answer_question(self, command: AnswerQuestion) -> Ack:
-        return self._decide(command)
-
-    @answer_question.validator
-    def _validate_answer(self, command: AnswerQuestion) -> None:
-        self._validate(command)
-
-    @workflow.update(name="request_access_review")
-    def request_access_review(self, command: RequestAccessReview) -> Ack:
-        return self._decide(command)
-
-    @request_access_review.validator
-    def _validate_review(self, command: RequestAccessReview) -> None:
-        self._validate(command)
-
-    @workflow.update(name="cancel_engagement")
-    def cancel_engagement(self, command: CancelEngagement) -> Ack:
-        return self._decide(command)
-
-    @cancel_engagement.validator
-    def _validate_cancel(self, command: CancelEngagement) -> None:
-        self._validate(command)
-
-    @workflow.update(name="revoke_access_now")
-    def revoke_access_now(self, command: RevokeAccessNow) -> Ack:
-        """The emergency brake: revoke now, in any running phase, one engineer or everyone."""
-        return self._decide(command)
-
-    @revoke_access_now.validator
-    def _validate_revoke_now(self, command: RevokeAccessNow) -> None:
-        self._validate(command)
-
-    @workflow.update(name="restore_access")
-    def restore_access(self, command: RestoreAccess) -> Ack:
-        return self._decide(command)
-
-    @restore_access.validator
-    def _validate_restore(self, command: RestoreAccess) -> None:
-        self._validate(command)
-
-    @workflow.update(name="reschedule_session")
-    def reschedule_session(self, command: RescheduleSession) -> Ack:
-        return self._decide(command)
-
-    @reschedule_session.validator
-    def _validate_reschedule(self, command: RescheduleSession) -> None:
-        self._validate(command)
-
-    @workflow.update(name="cancel_session")
-    def cancel_session(self, command: CancelSession) -> Ack:
-        return self._decide(command)
-
-    @cancel_session.validator
-    def _validate_cancel_session(self, command: CancelSession) -> None:
-        self._validate(command)
-
-    @workflow.update(name="retry_parked_effect")
-    def retry_parked_effect(self, command: RetryParkedEffect) -> Ack:
-        return self._decide(command)
-
-    @retry_parked_effect.validator
-    def _validate_retry_parked(self, command: RetryParkedEffect) -> None:
-        self._validate(command)
-
-    @workflow.update(name="drop_parked_effect")
-    def drop_parked_effect(self, command: DropParkedEffect) -> Ack:
-        return self._decide(command)
-
-    @drop_parked_effect.validator
-    def _validate_drop_parked(self, command: DropParkedEffect) -> None:
         self._validate(command)
 
     # ================================================================ facts reported by signal

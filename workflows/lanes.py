@@ -41,7 +41,11 @@ def last_error(error: BaseException) -> str:
 
 
 class SideEffectLanes:
-    def __init__(self, spec: EngagementSpec, state: EngagementState, change: Callable[[], Change]) -> None:
+    def __init__(
+        self, spec: EngagementSpec, state: EngagementState, change: Callable[[], Change], *, shown: Callable[[], None]
+    ) -> None:
+        self._shown = shown
+        """Called when what admins see changes (an effect parked, an alert recorded)."""
         self._spec = spec
         self._state = state
         self._change = change
@@ -116,6 +120,7 @@ class SideEffectLanes:
             effect_id=effect.id,
             effect=describe(effect),
         )
+        self._shown()
 
     async def _alerts(self) -> None:
         state = self._state
@@ -131,6 +136,8 @@ class SideEffectLanes:
                     message=alert.message,
                     details=alert.details,
                 ),
+                summary=f"admin alert: {alert.kind}",
                 **STORAGE,
             )
             state.alerts.pop(0)
+            self._shown()

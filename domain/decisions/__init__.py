@@ -68,6 +68,8 @@ def decide(
     if rule is None:
         raise Unexpected(f"not a command: {type(command).__name__}")
     change = Change(spec=spec, state=state, now=now, engagement_id=engagement_id, strict=strict)
+    if strict:
+        change.actor_source = command.actor_source
     try:
         change.require_phase(rule.phases)
         accepted = HANDLERS[rule.update](change, command)

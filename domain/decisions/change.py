@@ -93,6 +93,8 @@ class Change:
     strict: bool = True
     """The rules of engagements started since the lanes patch (session bounds, checks closed on
     removal); an engagement started earlier replays with the rules it was decided by."""
+    actor_source: str | None = None
+    """How the sender of the command being decided is known (recorded with its audit entries)."""
     queued: list[Effect] = field(default_factory=list)
     """What this decision queued, in order (also appended to the state's queue)."""
 
@@ -125,6 +127,8 @@ class Change:
         )
 
     def audit(self, actor: str, action: str, **details: Any) -> None:
+        if self.actor_source is not None:
+            details = {**details, "actor_source": self.actor_source}
         self.queue(AuditEffect(at=self.now, actor=actor, action=action, details=details))
 
     def enter(self, phase: Phase, *, actor: str, reason: str) -> None:

@@ -108,7 +108,12 @@ def schedule_session(change: Change, command: ScheduleSession) -> str:
         raise DuplicateSession(f"session {command.session_id} already exists")
     _require_future_start(change, command)
     session = HandoverSession(
-        session_id=command.session_id, title=command.title, starts_at=command.starts_at, duration=command.duration
+        session_id=command.session_id,
+        title=command.title,
+        starts_at=command.starts_at,
+        duration=command.duration,
+        location=command.location,
+        join_url=command.join_url,
     )
     change.state.sessions.append(session)
     change.record("session", session.session_id, command.actor)
@@ -121,6 +126,8 @@ def reschedule_session(change: Change, command: RescheduleSession) -> str:
     _require_future_start(change, command, session.duration)
     session.starts_at = command.starts_at
     session.duration = command.duration or session.duration
+    session.location = command.location or session.location
+    session.join_url = command.join_url or session.join_url
     session.sequence += 1
     change.record("session", session.session_id, command.actor)
     change.email(facts.session_rescheduled(change.spec, change.state, session, change.engagement_id))

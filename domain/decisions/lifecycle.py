@@ -9,6 +9,7 @@ from domain import email_builders as facts
 from domain.access import AccessPlan, plan_engineer
 from domain.decisions.change import SYSTEM, Change, fmt
 from domain.decisions.people import cancel
+from domain.decisions.restoration import report_restoration
 from domain.email_kinds import EmailKind
 from domain.spec import EngagementSpec
 from domain.state import Announcement, EngagementState, EngineerAccessReadBack, EngineerState, RevocationEvidence
@@ -112,6 +113,12 @@ def announce_all(change: Change) -> None:
     for engineer in change.state.engineers:
         while engineer.announcements:
             announce(change, engineer, engineer.announcements.pop(0))
+
+
+def report_restoration_once_confirmed(change: Change) -> None:
+    restoration = change.state.restoration
+    if restoration is not None and report_restoration(change, restoration):
+        change.state.restoration = None
 
 
 def report_emergency(change: Change) -> None:

@@ -26,6 +26,7 @@ from domain.decisions.change import (
     NoCheckInProgress,
     UnknownEffect,
 )
+from domain.decisions.restoration import begin_restoration
 from domain.effects import ParkedEffect, describe
 from domain.state import (
     Announcement,
@@ -133,6 +134,7 @@ def revoke_access_now(change: Change, command: RevokeAccessNow) -> str:
         requested_at=change.now,
         emails=sorted(set(previous) | set(affected)),
     )
+    state.last_emergency_reason = command.reason
     change.audit(command.actor, "emergency_revocation", engineers=affected, reason=command.reason)
     who = "every engineer" if command.email is None else str(command.email)
     return f"revoking {who}'s access now; the client is told once the IAM confirms it"
@@ -155,6 +157,8 @@ def restore_access(change: Change, command: RestoreAccess) -> str:
     for target in targets:
         target.suspended = False
         target.requested_by = command.actor
+    if change.strict:  # the client, told of the revocation, is told of the restoration once confirmed
+        state.restoration = begin_restoration(change, command.actor, targets)
     change.audit(command.actor, "access_restored", engineer=str(command.email) if command.email else "all")
     return "access restored to the policy"
 

@@ -5,31 +5,16 @@ and reads it back. Only when every restored engineer holds exactly what the plan
 ``access_restored`` notice queued, with the groups as read back, like the emergency revocation
 report (``lifecycle.report_emergency``).
 
-Wiring (the workflow's owner): keep ``state.restoration: AccessRestoration | None``; set it in
-``restore_access`` with ``begin_restoration``; after each convergence, call ``report_restoration``
-and clear ``state.restoration`` when it returns True.
+``restore_access`` sets ``state.restoration`` with ``begin_restoration``; after each convergence the
+IAM lane calls ``report_restoration`` and clears it once the notice is queued.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from domain import email_builders as facts
 from domain.access import plan_engineer
 from domain.decisions.change import Change
-from domain.state import EngineerState
-from domain.vocabulary import Model
-
-
-class AccessRestoration(Model):
-    actor: str
-    """Who lifted the emergency revocation."""
-    reason: str
-    """Why access had been revoked (the emergency's reason), for the client's notice."""
-    requested_at: datetime
-    emails: list[str]
-    """The engineers whose access is being restored."""
-
+from domain.state import AccessRestoration, EngineerState
 
 UNKNOWN_REASON = "an emergency revocation"
 
@@ -39,7 +24,7 @@ def begin_restoration(change: Change, actor: str, targets: list[EngineerState]) 
     emergency = change.state.emergency
     return AccessRestoration(
         actor=actor,
-        reason=emergency.reason if emergency else UNKNOWN_REASON,
+        reason=emergency.reason if emergency else (change.state.last_emergency_reason or UNKNOWN_REASON),
         requested_at=change.now,
         emails=sorted(e.email for e in targets if not e.removed),
     )
