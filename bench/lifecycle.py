@@ -107,7 +107,9 @@ async def drive_lifecycle(env: WorkflowEnvironment, harness: Harness) -> Workflo
     view = await harness.drive_to(handle, Phase.NOTICE)
     assert view.timeline.notice_given_at is not None
     for document in KnowledgeTransferDocument:
-        await harness.update(handle, RecordDocument(actor="fran", document=document, location=f"https://wiki.example/{document}"))
+        await harness.update(
+            handle, RecordDocument(actor="fran", document=document, location=f"https://wiki.example/{document}")
+        )
     starts = view.timeline.notice_given_at + timedelta(days=20)
     await harness.update(
         handle,

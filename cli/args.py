@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,8 +39,9 @@ def parser() -> argparse.ArgumentParser:
     )
     root.add_argument(
         "--actor",
-        default=os.environ.get("ENGAGEMENT_ACTOR") or getpass.getuser(),
-        help="who acts, recorded in the audit log (default: $ENGAGEMENT_ACTOR or your user name)",
+        default=os.environ.get("ENGAGEMENT_ACTOR") or None,
+        help="who acts, recorded in the audit log with how it is known: the identity the Temporal connection "
+        "authenticates wins (a different --actor is refused); else this name ($ENGAGEMENT_ACTOR); else your user name",
     )
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -114,6 +114,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("title")
     p.add_argument("starts_at", type=moment, help="ISO 8601 with a time zone")
     p.add_argument("--minutes", type=int, default=60)
+    p.add_argument("--location", help="a room or an address, shown in the invitation")
+    p.add_argument("--join-url", help="the link to join online (https)")
     p = command("session-held")
     p.add_argument("session_id")
     p.add_argument("--notes")
@@ -133,6 +135,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("session_id")
     p.add_argument("starts_at", type=moment, help="ISO 8601 with a time zone")
     p.add_argument("--minutes", type=int)
+    p.add_argument("--location", help="a new room or address (unchanged when omitted)")
+    p.add_argument("--join-url", help="a new join link (unchanged when omitted)")
     p = command("cancel-session")
     p.add_argument("session_id")
     p.add_argument("--reason")

@@ -65,6 +65,8 @@ def command_model(args: argparse.Namespace) -> Command:
             title=args.title,
             starts_at=args.starts_at,
             duration=timedelta(minutes=args.minutes),
+            location=args.location,
+            join_url=args.join_url,
         )
     if name == "session-held":
         return RecordSessionHeld(actor=actor, session_id=args.session_id, notes=args.notes)
@@ -80,7 +82,14 @@ def command_model(args: argparse.Namespace) -> Command:
         return RestoreAccess(actor=actor, email=args.email)
     if name == "reschedule-session":
         duration = timedelta(minutes=args.minutes) if args.minutes else None
-        return RescheduleSession(actor=actor, session_id=args.session_id, starts_at=args.starts_at, duration=duration)
+        return RescheduleSession(
+            actor=actor,
+            session_id=args.session_id,
+            starts_at=args.starts_at,
+            duration=duration,
+            location=args.location,
+            join_url=args.join_url,
+        )
     if name == "cancel-session":
         return CancelSession(actor=actor, session_id=args.session_id, reason=args.reason)
     if name == "cancel":

@@ -4,6 +4,7 @@ and the Temporal client."""
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from datetime import datetime
@@ -58,6 +59,21 @@ def record_text(record: Record, wait: float) -> str:
     return "\n".join(lines)
 
 
+def _actor(settings: Settings, declared: str | None) -> tuple[str, str]:
+    """Who sends a command, and how that is known (the connection's identity, --actor, the OS user)."""
+    from adapters.actor import ActorConflict, connection_identity, resolve_actor
+    from adapters.temporal_connection import TemporalConnectionError, connect_config
+
+    try:
+        identity = connection_identity(connect_config(settings))
+    except TemporalConnectionError:
+        identity = None  # the connection itself will say what is wrong with its settings
+    try:
+        return resolve_actor(identity, declared, getpass.getuser())
+    except ActorConflict as error:
+        raise CliError(str(error), Exit.BAD_INPUT) from None
+
+
 async def run(args: argparse.Namespace) -> int:
     settings = Settings()
     wait = settings.cli_worker_wait
@@ -91,7 +107,10 @@ async def run(args: argparse.Namespace) -> int:
         handle = await start_engagement(client, spec, settings.task_queue)
         print(f"started {handle.id}")
         return Exit.OK
-    command = None if args.command in {"status", "list", "setup-search-attributes"} else command_model(args)
+    command = None
+    if args.command not in {"status", "list", "setup-search-attributes"}:
+        args.actor, source = _actor(settings, args.actor)
+        command = command_model(args).model_copy(update={"actor_source": source})
     client = await connect(settings)
     if args.command == "setup-search-attributes":
         try:

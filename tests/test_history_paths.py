@@ -188,7 +188,9 @@ async def test_every_update_and_both_signals(env: WorkflowEnvironment, harness: 
     new_end = view.timeline.end_date + timedelta(days=10)
     await harness.update(handle, MoveEndDate(actor="erin", end_date=new_end, reason="budget"))
     for document in (KnowledgeTransferDocument.SYSTEM_RUNBOOKS, KnowledgeTransferDocument.DECISION_LOGS):
-        await harness.update(handle, RecordDocument(actor="fran", document=document, location=f"https://wiki.example/{document}"))
+        await harness.update(
+            handle, RecordDocument(actor="fran", document=document, location=f"https://wiki.example/{document}")
+        )
     starts = view.timeline.notice_given_at + timedelta(days=20)
     for session_id, title in (("s1", "Architecture"), ("s2", "Runbooks")):
         await harness.update(

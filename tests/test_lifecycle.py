@@ -74,7 +74,9 @@ async def test_full_lifecycle_contract_to_closed(env: WorkflowEnvironment, harne
     new_end = view.timeline.end_date + timedelta(days=10)
     await harness.update(handle, MoveEndDate(actor="erin", end_date=new_end))
     for document in KnowledgeTransferDocument:
-        await harness.update(handle, RecordDocument(actor="fran", document=document, location=f"https://wiki.example/{document}"))
+        await harness.update(
+            handle, RecordDocument(actor="fran", document=document, location=f"https://wiki.example/{document}")
+        )
     starts = view.timeline.notice_given_at + timedelta(days=20)
     await harness.update(
         handle,
