@@ -8,6 +8,7 @@ state, so continue-as-new loses nothing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -78,6 +79,7 @@ class EngagementWorkflow(EngagementCommands):
         self._publish = self._lanes and workflow.info().typed_search_attributes.get(sa.ENGAGEMENT_PHASE) is not None
         """Started with its search attributes (the CLI sets them, so the namespace has them): keep them current."""
         self._published: tuple[Any, ...] = ()
+        self._lane_tasks: list[asyncio.Task[None]] = []
         self._history_limit = input.continue_as_new_after_events
         self._events = 0
         """Bumped by every handler, so the main loop wakes up to act on it."""
@@ -94,7 +96,7 @@ class EngagementWorkflow(EngagementCommands):
                 RecordEngagementInput(engagement_id=self._id, spec=self._spec, at=self._state.contract_signed_at),
                 **STORAGE,
             )
-        lanes = self._side_effects.start() if self._lanes else []
+        lanes = self._lane_tasks = self._side_effects.start() if self._lanes else []
         steps: dict[Phase, Callable[[], Any]] = {
             Phase.AWAITING_NDA: self._awaiting_nda,
             Phase.ONBOARDING: self._onboarding,
@@ -136,6 +138,9 @@ class EngagementWorkflow(EngagementCommands):
 
     def _show(self) -> None:
         """The engagement as admins find it: the UI's current details, and the search attributes."""
+        for lane in self._lane_tasks:  # a lane never ends: if one did, its error fails this task, visibly
+            if lane.done():
+                lane.result()
         state = self._state
         workflow.set_current_details(current_details(self._spec, state))
         deadline = next_deadline(self._spec, state)
@@ -185,7 +190,11 @@ class EngagementWorkflow(EngagementCommands):
                 return
         try:
             await workflow.wait_condition(
-                lambda: self._events != seen or (bool(self._state.effects) and not self._lanes),
+                lambda: (
+                    self._events != seen
+                    or (bool(self._state.effects) and not self._lanes)
+                    or any(lane.done() for lane in self._lane_tasks)
+                ),
                 timeout=timeout,
                 timeout_summary=label if self._lanes and timeout is not None else None,
             )
