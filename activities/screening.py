@@ -6,6 +6,9 @@ workflow names the provider and the jurisdiction, never a key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -21,10 +24,6 @@ from domain.screening import (
 )
 
 PROVIDER_NAME = "checkr"
-
-
-class ScreeningNotConfigured(Exception):
-    pass
 
 
 class ScreeningActivities:
@@ -101,7 +100,11 @@ class ScreeningActivities:
         except ProviderUnavailable as error:
             raise ApplicationError(str(error), type="ProviderUnavailable") from None
 
-    def all(self) -> list[object]:
+    async def close(self) -> None:
+        if self._provider is not None:
+            await self._provider.close()
+
+    def all(self) -> list[Callable[..., Any]]:
         return [
             self.screening_package,
             self.screening_open,

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from domain.bounds import LongText, Text
 from domain.documents import DocumentError, read_document
-from domain.email_kinds import Recipient
+from domain.email_kinds import EmailKind, Recipient, recipients
 from domain.spec import EngagementSpec, EngineerSpec, Screening, describe_validation_error
 from domain.vocabulary import Model
 
@@ -211,3 +211,21 @@ def adjudication_problem(view: ScreeningView, command: Adjudicate) -> str | None
 
 SCREENING_SIGNAL = "screening_report_changed"
 """The child's signal: a fresh ProviderSnapshot (sent by the provider webhook after its re-read)."""
+
+
+def screening_input(spec: EngagementSpec, engineer: EngineerSpec, engagement_workflow_id: str) -> ScreeningInput:
+    """The provider check's input, from the spec (only for a spec whose screening names a provider)."""
+    if spec.screening is None or spec.screening.provider == "manual":
+        raise ValueError("this engagement's checks are recorded by a person, not run by a provider")
+    return ScreeningInput(
+        engagement_workflow_id=engagement_workflow_id,
+        engagement_id=engagement_workflow_id,
+        client=spec.client.name,
+        engineer=engineer,
+        provider=spec.screening.provider,
+        reminder_interval=spec.check_reminder_interval,
+        consent_deadline=spec.screening.consent_deadline,
+        poll_interval=spec.screening.poll_interval,
+        adverse_action_wait=spec.screening.adverse_action_wait,
+        managers=recipients(EmailKind.CHECK_PROGRESS, spec),
+    )
