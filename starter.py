@@ -49,6 +49,7 @@ from domain.commands import (
 )
 from domain.email_kinds import EmailKind, Recipient
 from domain.phases import BY_CLI
+from domain.screening import Adjudicate, with_firm_provider
 from domain.spec import EngagementSpec, EngineerSpec, SpecError, describe_validation_error, load_spec
 from domain.state import EngagementInput
 from domain.views import StatusView, format_status
@@ -57,6 +58,7 @@ from emails.preview import UnknownRecipient, preview_email
 from settings import Settings
 from workflows.commands import send
 from workflows.engagement import EngagementWorkflow
+from workflows.screening_commands import CheckNotFound, adjudicate
 
 WORKFLOW_ID_PREFIX = "engagement-"
 
@@ -285,6 +287,11 @@ def parser() -> argparse.ArgumentParser:
     p = command("cancel")
     p.add_argument("engagement")
     p.add_argument("--reason", required=True)
+    p = sub.add_parser("adjudicate-check", help="decide on a provider report to consider: engaged or adverse action")
+    p.add_argument("engagement")
+    p.add_argument("email")
+    p.add_argument("decision", choices=["engaged", "adverse_action"])
+    p.add_argument("--reason", required=True)
     p = sub.add_parser("preview-email", help="render an email for a spec from sample facts, without sending it")
     p.add_argument("spec", type=Path)
     p.add_argument("kind", choices=[k.value for k in EmailKind])
@@ -311,6 +318,7 @@ async def run(argv: Sequence[str]) -> int:
         return 0
     if args.command == "start":
         spec = load_spec(args.spec, allow_short_durations=settings.allow_short_durations)  # refused before any contact
+        spec = with_firm_provider(spec, settings.screening_provider)
         client = await connect()
         handle = await start_engagement(client, spec, settings.task_queue)
         print(f"started {handle.id}")
@@ -330,6 +338,14 @@ async def run(argv: Sequence[str]) -> int:
         else:
             for row in latest.values():
                 print(f"{row['id']:<50} {row['status']}")
+        return 0
+    if args.command == "adjudicate-check":
+        command = Adjudicate(actor=args.actor, decision=args.decision, reason=args.reason)
+        try:
+            decided = await adjudicate(client, workflow_id(args.engagement), args.email, command)
+        except (CheckNotFound, ApplicationError) as error:
+            raise CliError(f"refused: {error}") from None
+        print(f"adjudicated: {decided.stage}")
         return 0
     ack = await send_command(client, args.engagement, _command_model(args))
     print(f"{ack.accepted} (phase: {ack.phase.value})")

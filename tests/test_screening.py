@@ -36,6 +36,7 @@ from tests.conftest import free_port
 from tests.helpers import Harness
 from tests.sample_spec import spec_data
 from workflows.screening import ScreeningWorkflow
+from workflows.screening_commands import adjudicate
 
 
 @dataclass
@@ -157,9 +158,8 @@ async def test_consider_goes_to_a_person_engaged_clears_and_a_bad_adjudication_i
     await s.peer.complete_report(report, "consider")
     await s.stage(check, "awaiting_adjudication")
 
-    view = await check.execute_update(
-        ScreeningWorkflow.adjudicate, Adjudicate(actor="hr", decision="engaged", reason="old, unrelated record")
-    )
+    decision = Adjudicate(actor="hr", decision="engaged", reason="old, unrelated record")
+    view = await adjudicate(s.client, handle.id, "ALICE@firm.example", decision)  # as the CLI finds and sends it
 
     assert view.adjudication is not None and view.adjudication.actor == "hr"
     completed = await check.result()
