@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     scim_tokens_file: Path | None = None
     """A JSON file mapping token_ref to bearer token, read by the worker at start."""
     scim_timeout_seconds: float = 10.0
+    screening_provider: Literal["manual", "checkr"] = "manual"
+    """The firm-wide way background checks run, for specs without ``screening`` (chosen at start)."""
+    checkr_base_url: str = "https://api.checkr.com"
+    """The screening provider's API (Checkr's staging: https://api.checkr-staging.com)."""
+    checkr_api_key: SecretStr | None = None
+    """Checkr's secret API key: it authenticates the worker's calls and keys the webhook signatures."""
+    checkr_timeout_seconds: float = 10.0
+    screening_jurisdictions_file: Path | None = None
+    """Jurisdiction -> permitted package table (YAML or JSON); unset: config/screening_jurisdictions.yaml."""
+    provider_webhook_host: str = "127.0.0.1"
+    provider_webhook_port: int = 8089
     allow_short_durations: bool = False
     """Accept spec durations below their floors (README "Limits"), down to one second: for demos and
     tests only; a real contract keeps reminders at most hourly, notice at least a day, ..."""

@@ -14,18 +14,22 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.email import EmailActivities
 from activities.engagement import EngagementActivities
+from activities.screening import ScreeningActivities
 from adapters.alerts import AlertStore
+from adapters.checkr import CheckrProvider
 from adapters.db import EngagementStore, create_engine, start_embedded_postgres
 from adapters.email import EmailSender, OutboxFolderSender, SendGridSender
 from adapters.migration_lock import migrate_locked
 from adapters.outbox import OutboxStore
 from adapters.scim import DirectoryPool
+from adapters.screening_store import ScreeningStore
 from adapters.telemetry import (
     ActivityMetrics,
     Instruments,
@@ -35,11 +39,13 @@ from adapters.telemetry import (
     tracing_interceptor,
 )
 from adapters.temporal_connection import TemporalConnectionError, connect
+from domain.screening import DEFAULT_JURISDICTIONS_FILE, load_jurisdictions
 from settings import Settings
 from workflows.background_check import BackgroundCheckWorkflow
 from workflows.engagement import EngagementWorkflow
+from workflows.screening import ScreeningWorkflow
 
-WORKFLOWS = [EngagementWorkflow, BackgroundCheckWorkflow]
+WORKFLOWS = [EngagementWorkflow, BackgroundCheckWorkflow, ScreeningWorkflow]
 # pydantic imports the email validator lazily, while validating; it is deterministic, so let the
 # sandbox share the host's copy instead of re-importing it mid-workflow.
 SANDBOX = SandboxedWorkflowRunner(
@@ -75,16 +81,28 @@ def new_worker(
     task_queue: str,
     engagement: EngagementActivities,
     email: EmailActivities,
+    *,
     instruments: Instruments | None = None,
+    screening: ScreeningActivities | None = None,
 ) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[*engagement.all(), *email.all()],
+        activities=[*engagement.all(), *email.all(), *(screening.all() if screening else [])],
         workflow_runner=SANDBOX,
         interceptors=[ActivityMetrics(instruments)] if instruments is not None else [],
     )
+
+
+def screening_activities(settings: Settings, engine: AsyncEngine) -> ScreeningActivities:
+    """The provider adapter (when its key is set) and the jurisdiction table (refused at start if bad)."""
+    table = load_jurisdictions(settings.screening_jurisdictions_file or DEFAULT_JURISDICTIONS_FILE)
+    provider = None
+    if settings.checkr_api_key is not None:
+        key = settings.checkr_api_key.get_secret_value()
+        provider = CheckrProvider(settings.checkr_base_url, key, settings.checkr_timeout_seconds)
+    return ScreeningActivities(provider, ScreeningStore(engine), table)
 
 
 @contextlib.asynccontextmanager
@@ -104,7 +122,8 @@ async def engagement_worker(
         alerts=alerts,
         reconciliation_window=settings.email_reconciliation_window,
     )
-    worker = new_worker(client, settings.task_queue, engagement, email, instruments)
+    screening = screening_activities(settings, engine)
+    worker = new_worker(client, settings.task_queue, engagement, email, instruments=instruments, screening=screening)
     refresh = (
         asyncio.create_task(collect_forever(client, engine, instruments, settings.metrics_interval))
         if instruments is not None
@@ -118,6 +137,7 @@ async def engagement_worker(
             refresh.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresh
+        await screening.close()
         await directories.close()
         await engine.dispose()
 

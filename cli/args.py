@@ -148,6 +148,13 @@ def parser() -> argparse.ArgumentParser:
     p = command("drop-effect")
     p.add_argument("effect_id", type=int, help="the parked effect (see status)")
     p.add_argument("--reason", required=True)
+    p = sub.add_parser(
+        "adjudicate-check", help="decide on a screening provider's report to consider: engaged or adverse action"
+    )
+    p.add_argument("engagement", help="contract id or workflow id")
+    p.add_argument("email", help="the engineer")
+    p.add_argument("decision", choices=["engaged", "adverse_action"])
+    p.add_argument("--reason", required=True, help="why (audited; the engineer is told of an adverse action)")
     p = sub.add_parser("preview-email", help="render an email for a spec from sample facts, without sending it")
     p.add_argument("spec", type=Path)
     p.add_argument("kind", choices=EMAIL_KINDS)

@@ -12,7 +12,17 @@ from datetime import datetime
 from adapters import search_attributes
 from cli.args import OPS_COMMANDS
 from cli.commands import command_model
-from cli.engagements import Record, WorkerSilent, connect, describe, find, read_status, send_command, start_engagement
+from cli.engagements import (
+    Record,
+    WorkerSilent,
+    connect,
+    describe,
+    find,
+    read_status,
+    send_command,
+    start_engagement,
+    workflow_id,
+)
 from cli.errors import CliError, Exit
 from domain.spec import load_spec
 from domain.views import format_status
@@ -74,6 +84,24 @@ def _actor(settings: Settings, declared: str | None) -> tuple[str, str]:
         raise CliError(str(error), Exit.BAD_INPUT) from None
 
 
+async def _adjudicate(args: argparse.Namespace, settings: Settings) -> int:
+    """A person's decision on a provider report to consider (the check's own Update)."""
+    from temporalio.exceptions import ApplicationError
+
+    from domain.screening import Adjudicate
+    from workflows.screening_commands import CheckNotFound, adjudicate
+
+    actor, _ = _actor(settings, args.actor)
+    client = await connect(settings)
+    command = Adjudicate(actor=actor, decision=args.decision, reason=args.reason)
+    try:
+        decided = await adjudicate(client, workflow_id(args.engagement), args.email, command)
+    except (CheckNotFound, ApplicationError) as error:
+        raise CliError(f"refused: {error}") from None
+    print(f"adjudicated: {decided.stage}")
+    return Exit.OK
+
+
 async def run(args: argparse.Namespace) -> int:
     settings = Settings()
     wait = settings.cli_worker_wait
@@ -104,9 +132,14 @@ async def run(args: argparse.Namespace) -> int:
     if args.command == "start":
         spec = load_spec(args.spec, allow_short_durations=settings.allow_short_durations)  # refused before any contact
         client = await connect(settings)
+        from domain.screening import with_firm_provider
+
+        spec = with_firm_provider(spec, settings.screening_provider)  # a running engagement never switches
         handle = await start_engagement(client, spec, settings.task_queue)
         print(f"started {handle.id}")
         return Exit.OK
+    if args.command == "adjudicate-check":
+        return await _adjudicate(args, settings)
     command = None
     if args.command not in {"status", "list", "setup-search-attributes"}:
         args.actor, source = _actor(settings, args.actor)

@@ -39,6 +39,8 @@ EMAIL_KINDS: Final = (
     "transition_closing",
     "closing_report",
     "cancellation",
+    "check_progress",
+    "check_pre_adverse_notice",
 )
 
 COMMANDS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {

@@ -204,6 +204,29 @@ class CancellationFacts(AboutEngagement):
     reason: str
 
 
+class CheckProgressFacts(EmailFacts):
+    """A screening provider's check moved (needs a decision, disputed, expired): the people managing it."""
+
+    kind = EmailKind.CHECK_PROGRESS
+    client: str
+    engineer: str
+    checks: str
+    headline: str
+    explanation: str
+    until: str = ""
+    """When a pending adverse action becomes final (ISO 8601), or empty."""
+
+
+class CheckPreAdverseNoticeFacts(EmailFacts):
+    """The engineer hears, in plain words, that the report may cost them production access and until when
+    they can respond."""
+
+    kind = EmailKind.CHECK_PRE_ADVERSE_NOTICE
+    client: str
+    checks: str
+    final_at: str
+
+
 FACTS_BY_KIND: dict[EmailKind, type[EmailFacts]] = {
     cls.kind: cls
     for cls in (
@@ -231,6 +254,8 @@ FACTS_BY_KIND: dict[EmailKind, type[EmailFacts]] = {
         TransitionClosingFacts,
         ClosingReportFacts,
         CancellationFacts,
+        CheckProgressFacts,
+        CheckPreAdverseNoticeFacts,
     )
 }
 """Every kind has exactly one facts model (a test holds each model to its template)."""

@@ -35,9 +35,13 @@ class EmailKind(StrEnum):
     TRANSITION_CLOSING = "transition_closing"
     CLOSING_REPORT = "closing_report"
     CANCELLATION = "cancellation"
+    CHECK_PROGRESS = "check_progress"
+    CHECK_PRE_ADVERSE_NOTICE = "check_pre_adverse_notice"
 
 
-ENGINEER_ADDRESSED = frozenset({EmailKind.CHECK_CONSENT_REQUEST, EmailKind.CHECK_CONSENT_REMINDER})
+ENGINEER_ADDRESSED = frozenset(
+    {EmailKind.CHECK_CONSENT_REQUEST, EmailKind.CHECK_CONSENT_REMINDER, EmailKind.CHECK_PRE_ADVERSE_NOTICE}
+)
 """Kinds sent to one engineer by name rather than to contacts chosen from the spec."""
 
 
@@ -73,6 +77,7 @@ def recipients(kind: EmailKind, spec: EngagementSpec) -> list[Recipient]:
         EmailKind.NDA_REMINDER: [_r(c.signatory)],
         EmailKind.NDA_RECORDED: [_r(c.signatory), _r(c.engagement_manager), _r(spec.firm_lead)],
         EmailKind.CHECK_RESULT: [*managers, _r(c.iam_owner)],
+        EmailKind.CHECK_PROGRESS: [*managers, _r(c.iam_owner)],
         EmailKind.ACCESS_GRANTED: [_r(c.iam_owner), *managers],
         EmailKind.ENGINEER_ADDED: [*managers, _r(c.iam_owner)],
         EmailKind.ENGINEER_REMOVED: [*managers, _r(c.iam_owner)],

@@ -157,6 +157,19 @@ class IamEndpoint(Strict):
     that never shows it (every grant and revocation is then reported unverified)."""
 
 
+class Screening(Strict):
+    """How this engagement's background checks are run (README "Screening provider")."""
+
+    provider: Literal["checkr", "manual"]
+    """``checkr``: through the screening provider's API; ``manual``: results recorded by a person."""
+    consent_deadline: Window = timedelta(days=7)
+    """An invitation the engineer has not completed by then expires: the check ends cancelled."""
+    poll_interval: ReminderInterval = timedelta(hours=6)
+    """How often the provider is asked, in case its webhook was lost (the safety net)."""
+    adverse_action_wait: Window = timedelta(days=7)
+    """After a pre-adverse notice, how long the engineer has to respond before the action is final."""
+
+
 class Agreement(Strict):
     nda_reference: Reference
     """The NDA's document reference."""
@@ -207,6 +220,8 @@ class EngagementSpec(Strict):
     """A side effect (email, record) still failing after this long is parked and an admin alerted."""
     parked_effect_retry_interval: RetryDelay = timedelta(hours=1)
     """How long a parked side effect waits before it is tried again by itself."""
+    screening: Screening | None = None
+    """How background checks run; unset: the firm-wide setting (SCREENING_PROVIDER) chosen at start."""
 
     @model_validator(mode="after")
     def _consistent(self) -> EngagementSpec:

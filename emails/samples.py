@@ -155,6 +155,12 @@ def _builders(spec: EngagementSpec) -> dict[EmailKind, Callable[[], EmailFacts]]
         EmailKind.CANCELLATION: lambda: build.cancellation(
             spec, state, "the contract was withdrawn before the NDA was signed"
         ),
+        EmailKind.CHECK_PROGRESS: lambda: build.check_progress(
+            spec.client.name, engineer.spec, checks, "adverse_action", notice + timedelta(days=7)
+        ),
+        EmailKind.CHECK_PRE_ADVERSE_NOTICE: lambda: build.check_pre_adverse_notice(
+            spec.client.name, engineer.spec, checks, notice + timedelta(days=7)
+        ),
     }
 
 

@@ -317,6 +317,28 @@ TEMPLATES: dict[EmailKind, EmailTemplate] = {
             "Engagement {{ contract_id }} was cancelled: {{ reason }}. No information was shared and no access remains."
         ),
     ),
+    EmailKind.CHECK_PROGRESS: _t(
+        "Background check of {{ engineer }}: {{ headline }} ({{ client }})",
+        Paragraph(
+            "{{ explanation }}{% if until %} It becomes final on {{ until | when }} unless the engineer disputes "
+            "it.{% endif %}"
+        ),
+        Facts((("Engineer", "{{ engineer }}"), ("Checks", "{{ checks }}"))),
+    ),
+    EmailKind.CHECK_PRE_ADVERSE_NOTICE: _t(
+        "Your background check: please read before {{ final_at | when }} ({{ client }})",
+        Paragraph(
+            "The screening provider's report on your background check ({{ checks }}) contains information that "
+            "may lead us to decide that you cannot have production access on the {{ client }} engagement. "
+            "Nothing is final yet."
+        ),
+        Paragraph(
+            "The screening provider is sending you a copy of the report and a summary of your rights. If anything "
+            "in it is wrong or incomplete, tell the provider (you can dispute the report) or reply to this email."
+        ),
+        Facts((("Decision final on", "{{ final_at | when }}"),)),
+        Paragraph("If you dispute the report, nothing becomes final until the provider has looked into it."),
+    ),
 }
 
 _LATE_SESSION_FACTS = frozenset({"where", "attendees", "location", "join_url", "invitees"})

@@ -18,6 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.email import EmailActivities
 from activities.engagement import EngagementActivities
+from activities.screening import ScreeningActivities
 from adapters.alerts import AlertStore
 from adapters.db import EngagementStore
 from adapters.email import EmailSender, OutboxFolderSender
@@ -63,6 +64,7 @@ class Harness:
         tmp_path: Path,
         scim_tokens: dict[str, str] | None = None,
         mailer: EmailSender | None = None,
+        screening: ScreeningActivities | None = None,
     ) -> AsyncIterator[Harness]:
         for group in ALL_GROUPS:  # the client's IAM owner created the policy's groups
             await tenant.create_group(group)
@@ -73,7 +75,7 @@ class Harness:
         email = EmailActivities(mail, mailer or OutboxFolderSender(outbox, "eo@firm.example", "EO"))
         task_queue = f"tq-{uuid.uuid4().hex[:8]}"
         harness = cls(client, store, mail, tenant, outbox, task_queue)
-        async with new_worker(client, task_queue, engagement, email):
+        async with new_worker(client, task_queue, engagement, email, screening=screening):
             try:
                 yield harness
             finally:

@@ -11,7 +11,7 @@ import pytest
 from jinja2 import UndefinedError
 
 from domain.delivery import MessageState, event_state, states_before
-from domain.email_kinds import EmailKind, Recipient, people, recipients
+from domain.email_kinds import ENGINEER_ADDRESSED, EmailKind, Recipient, people, recipients
 from domain.spec import EngagementSpec, EngagementType, parse_spec
 from emails.dates import local_time
 from emails.render import render
@@ -210,7 +210,7 @@ def test_people_matters_follow_the_engagement_type() -> None:
 def test_every_spec_chosen_kind_has_recipients_and_engineer_kinds_refuse() -> None:
     spec = spec_of(EngagementType.MANAGED_OUTSOURCING)
     for kind in EmailKind:
-        if kind in (EmailKind.CHECK_CONSENT_REQUEST, EmailKind.CHECK_CONSENT_REMINDER):
+        if kind in ENGINEER_ADDRESSED:
             with pytest.raises(ValueError, match="addressed to an engineer"):
                 recipients(kind, spec)
             assert sample_recipient(kind, spec).email in {str(e.email) for e in spec.engineers}

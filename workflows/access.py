@@ -16,12 +16,14 @@ with workflow.unsafe.imports_passed_through():
     from domain.access import AccessPlan, checks_for, is_in_step, managed_groups
     from domain.decisions import lifecycle as rules
     from domain.decisions.change import SYSTEM, Change
+    from domain.screening import screening_input
     from domain.spec import EngagementSpec
     from domain.state import BackgroundCheckInput, EngagementState, EngineerAccessReadBack, EngineerState
     from domain.vocabulary import ACCESS_PHASES, CheckStatus
     from workflows.background_check import BackgroundCheckWorkflow
     from workflows.effects import IAM, STORAGE
     from workflows.lanes import last_error
+    from workflows.screening import ScreeningWorkflow
 
 
 class AccessLane:
@@ -195,6 +197,17 @@ class AccessLane:
         state = self._state
         state.check_workflows_started += 1
         child_id = f"{self._engagement_id}/check/{state.check_workflows_started}"
+        screening = self._spec.screening
+        # Only specs that name a provider (a field added with it) take this path: older runs never do.
+        if screening is not None and screening.provider != "manual" and workflow.patched("screening-provider"):
+            await workflow.start_child_workflow(
+                ScreeningWorkflow.run,
+                screening_input(self._spec, engineer.spec, self._engagement_id),
+                id=child_id,
+                parent_close_policy=ParentClosePolicy.ABANDON,  # it reports back by signal, like the manual check
+            )
+            rules.check_started(self._change(), engineer, child_id, checks_for(engineer.spec.jurisdiction))
+            return
         await workflow.start_child_workflow(
             BackgroundCheckWorkflow.run,
             BackgroundCheckInput(

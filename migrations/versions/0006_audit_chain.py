@@ -20,7 +20,7 @@ from alembic import op
 from adapters.audit_chain import GENESIS, link
 
 revision: str = "0006"
-down_revision: str | None = "0004"  # the lead rechains this after 0005
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -104,6 +104,7 @@ def upgrade() -> None:
         "email_events",
         "admin_alerts",
         "identity_grants",
+        "screening_events",
     ]
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(data_tables)} TO {APP}")
     op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP}")
