@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -20,15 +21,21 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
+import uvicorn
+from pydantic import SecretStr
 from temporalio.client import Client
 
 from adapters import search_attributes
-from adapters.db import async_url
+from adapters.checkr import CheckrProvider
+from adapters.checkr_webhook import ProviderEventProcessor, WorkflowSignalNotifier
+from adapters.db import async_url, create_engine
 from adapters.scim import ScimDirectory
+from adapters.screening_store import ScreeningStore
 from adapters.temporal_connection import connect
 from cli.engagements import read_status, send_command, start_engagement
 from domain.commands import (
@@ -37,18 +44,21 @@ from domain.commands import (
     AskQuestion,
     Command,
     GiveNotice,
-    RecordCheckResult,
     RecordDocument,
     RecordNdaSigned,
     RecordSessionHeld,
     ScheduleSession,
 )
 from domain.phases import RULES
-from domain.spec import EngineerSpec, load_spec
+from domain.spec import EngineerSpec, Screening, load_spec
 from domain.views import StatusView, format_status
 from domain.vocabulary import KnowledgeTransferDocument, Phase
+from provider_webhook import provider_webhook_app
 from settings import Settings
+from tests.checkr_peer import CheckrPeer
 from worker import engagement_worker
+
+T = TypeVar("T")
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent
@@ -117,7 +127,13 @@ class Actors:
         return view
 
 
-async def play(client: Client, engagement: str, iam: ScimDirectory, pause: Callable[[float], Awaitable[None]]) -> None:
+async def play(
+    client: Client,
+    engagement: str,
+    iam: ScimDirectory,
+    screening: CheckrPeer,
+    pause: Callable[[float], Awaitable[None]],
+) -> None:
     people = Actors(client, engagement)
     await people.phase(Phase.AWAITING_NDA)
     await pause(5)
@@ -129,8 +145,12 @@ async def play(client: Client, engagement: str, iam: ScimDirectory, pause: Calla
     )
     log.info("== phase onboarding: non-production access granted, background checks running")
     await pause(8)
-    for email in ("alice@firm.example", "bob@firm.example"):
-        await people.say("screening", RecordCheckResult(actor="hr", email=email, outcome="cleared"))
+    for n in (1, 2):  # each engineer consents at the provider, whose clear report arrives by signed webhook
+        check = f"{engagement}/check/{n}"
+        invitation = await _eventually(functools.partial(screening.invitation_of, check), f"invitation {check}")
+        report = await screening.complete_invitation(str(invitation["id"]))
+        await screening.complete_report(report, "clear")
+        log.info("screening  %s: consent given, report complete: clear (signed webhook sent)", check)
 
     await people.phase(Phase.DELIVERY)
     # Somebody at the client adds an engineer to a production group by hand: the review removes it.
@@ -152,14 +172,21 @@ async def play(client: Client, engagement: str, iam: ScimDirectory, pause: Calla
     for document in KnowledgeTransferDocument:
         location = f"https://wiki.firm.example/acme/{document.value}"
         await people.say("firm lead", RecordDocument(actor="fran.lead", document=document, location=location))
-    starts = datetime.now(UTC) + timedelta(seconds=20)
-    await people.say(
-        "firm lead",
-        ScheduleSession(actor="fran.lead", session_id="arch-1", title="Architecture walkthrough", starts_at=starts),
-    )
-    await pause(25)
-    await people.say("firm lead", RecordSessionHeld(actor="fran.lead", session_id="arch-1"))
     assert view.timeline.end_date is not None
+    # A one-minute session that ends before the (demo's 90-second) end date, as the rules require.
+    starts = max(datetime.now(UTC) + timedelta(seconds=5), view.timeline.end_date - timedelta(seconds=75))
+    session = ScheduleSession(
+        actor="fran.lead",
+        session_id="arch-1",
+        title="Architecture walkthrough",
+        starts_at=starts,
+        duration=timedelta(minutes=1),
+        location="Room 4.2, Acme HQ",
+        join_url="https://meet.firm.example/acme-arch-1",
+    )
+    await people.say("firm lead", session)
+    await pause((starts - datetime.now(UTC)).total_seconds() + 1)  # held once it has started
+    await people.say("firm lead", RecordSessionHeld(actor="fran.lead", session_id="arch-1"))
     log.info("end date %s: every grant will be revoked then", view.timeline.end_date.isoformat())
 
     await people.phase(Phase.TRANSITION)
@@ -169,6 +196,15 @@ async def play(client: Client, engagement: str, iam: ScimDirectory, pause: Calla
         AnswerQuestion(actor="fran.lead", question_id="q1", answer="system_runbooks, section 4"),
     )
     await people.phase(Phase.CLOSED)
+
+
+async def _eventually(find: Callable[[], T | None], what: str, seconds: float = 120) -> T:
+    deadline = time.monotonic() + seconds
+    while (found := find()) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not within {seconds:.0f} s: {what}")
+        await asyncio.sleep(0.2)
+    return found
 
 
 def _groups(view: StatusView, email: str) -> list[str]:
@@ -212,13 +248,27 @@ async def main(args: argparse.Namespace) -> int:
                     await iam.group_id(group)
                 except LookupError:
                     await iam.create_group(group)
+        screening = stack.enter_context(_checkr_peer())
+        settings = settings.model_copy(
+            update={"checkr_api_key": SecretStr(screening.api_key), "checkr_base_url": screening.base_url}
+        )
+        spec = spec.model_copy(
+            update={
+                "screening": Screening(
+                    provider="checkr",
+                    consent_deadline=timedelta(minutes=5),
+                    poll_interval=timedelta(seconds=5),
+                    adverse_action_wait=timedelta(seconds=30),
+                )
+            }
+        )
         client = await connect(settings)
         added, _ = await search_attributes.register(client, client.namespace)
         log.info("search attributes registered: %s", ", ".join(added) or "all already there")
-        async with engagement_worker(client, settings, url):
+        async with engagement_worker(client, settings, url), _provider_webhook(screening, client, url):
             handle = await start_engagement(client, spec, settings.task_queue)
             log.info("started %s: http://localhost:8233/namespaces/default/workflows/%s", handle.id, handle.id)
-            await play(client, handle.id, iam, asyncio.sleep)
+            await play(client, handle.id, iam, screening, asyncio.sleep)
             print("\n" + format_status(await read_status(client, handle.id)) + "\n", flush=True)
             log.info("emails written to %s", settings.resolved_outbox_dir().resolve())
             if not args.exit_when_closed:
@@ -227,6 +277,40 @@ async def main(args: argparse.Namespace) -> int:
                     await asyncio.Event().wait()
         await iam.close()
     return 0
+
+
+@contextlib.contextmanager
+def _checkr_peer() -> Iterator[CheckrPeer]:
+    """The screening provider's stand-in on loopback: it speaks Checkr's API and signs its webhooks."""
+    peer = CheckrPeer().start()
+    log.info("screening provider (Checkr-shaped, loopback) started at %s", peer.base_url)
+    try:
+        yield peer
+    finally:
+        peer.stop()
+
+
+@contextlib.asynccontextmanager
+async def _provider_webhook(peer: CheckrPeer, client: Client, url: str) -> AsyncIterator[None]:
+    """The provider's signed webhook endpoint, served for the demo on a free loopback port."""
+    engine = create_engine(url)
+    provider = CheckrProvider(peer.base_url, peer.api_key)
+    processor = ProviderEventProcessor(provider, ScreeningStore(engine), WorkflowSignalNotifier(client))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(provider_webhook_app(peer.api_key, processor), host="127.0.0.1", port=port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    peer.webhook_url = f"http://127.0.0.1:{port}/checkr/webhooks"
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await serving
+        await provider.close()
+        await engine.dispose()
 
 
 def embedded_postgres(stack: contextlib.ExitStack, pgdata: Path) -> str:

@@ -24,6 +24,7 @@ from domain.commands import (
     CancelEngagement,
     DropParkedEffect,
     MoveEndDate,
+    RestoreAccess,
     RetryParkedEffect,
     RevokeAccessNow,
     ScheduleSession,
@@ -190,3 +191,24 @@ async def test_our_database_down_during_an_emergency_revocation_delays_only_the_
     finally:
         await proxy.down()
         await engine.dispose()
+
+
+async def test_a_revocation_sent_while_a_grant_is_in_flight_is_applied_at_once(
+    env: WorkflowEnvironment, harness: Harness
+) -> None:
+    """The emergency brake right after a restore: the revocation arrives while the re-grant is still
+    being applied, and must not wait for some later event to be acted on."""
+    handle = await harness.start(harness.spec())
+    await harness.drive_to(handle, Phase.DELIVERY)
+    for _ in range(3):
+        await harness.update(handle, RevokeAccessNow(actor="ciso", reason="suspected breach"))
+        await eventually(lambda: nobody_has_access(harness), "revoked", 30)
+        await harness.update(handle, RestoreAccess(actor="ciso"))  # the re-grant starts...
+        await harness.update(handle, RevokeAccessNow(actor="ciso", reason="again"))  # ...and is overtaken
+        await eventually(lambda: nobody_has_access(harness), "revoked again with nothing else happening", 30)
+        await harness.update(handle, RestoreAccess(actor="ciso"))
+        await eventually(lambda: _everyone_has_access(harness), "restored", 30)
+
+
+async def _everyone_has_access(harness: Harness) -> bool:
+    return all([bool((await harness.iam(email)).groups) for email in ENGINEERS])

@@ -75,6 +75,19 @@ class AccessLane:
         rules.report_emergency(self._change())
         rules.report_restoration_once_confirmed(self._change())
 
+    def idle(self) -> bool:
+        """Nothing for the IAM lane to do: every identity matches its plan as last read back, no check
+        to start or cancel, nothing to announce. A command that arrived while the lane was busy (a
+        revocation during a grant) leaves it not idle, so the engagement converges again at once."""
+        state = self._state
+        return not state.checks_to_cancel and all(
+            not e.announcements
+            and not e.reconcile_requested
+            and is_in_step(self._plan(e), e)
+            and not (e.check is CheckStatus.PENDING and state.phase in ACCESS_PHASES)
+            for e in state.engineers
+        )
+
     def _plan(self, engineer: EngineerState) -> AccessPlan:
         return rules.plan(self._spec, self._state, engineer)
 

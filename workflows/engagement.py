@@ -180,6 +180,10 @@ class EngagementWorkflow(EngagementCommands):
         reached = self._timer_reached
         return reached if reached is not None and reached > now else now
 
+    def _converge_again(self) -> bool:
+        """With lanes: a command decided while the IAM lane was busy needs another pass, not a sleep."""
+        return self._lanes and not self._access.idle()
+
     async def _sleep_until(self, moment: datetime | None, label: str | None = None) -> None:
         """Wait until the moment passes or a handler changes something, whichever comes first."""
         seen = self._events
@@ -232,6 +236,8 @@ class EngagementWorkflow(EngagementCommands):
         if self._state.phase is not Phase.ONBOARDING:
             return
         if rules.onboarding_waits(self._state):
+            if self._converge_again():
+                return
             await self._sleep_until(None)
             return
         rules.onboarded(self._change())
@@ -243,6 +249,8 @@ class EngagementWorkflow(EngagementCommands):
             return
         if rules.review_due(state, self._now()):
             await self._access.review()
+            return
+        if self._converge_again():
             return
         await self._sleep_until(state.next_access_review_at, "access review")
 
@@ -259,6 +267,8 @@ class EngagementWorkflow(EngagementCommands):
         remind_at = state.end_date - self._spec.handover_reminder_lead
         if rules.handover_reminder_due(self._spec, state, now):
             rules.remind_handover(self._change())
+            return
+        if self._converge_again():
             return
         await self._sleep_until(
             *((remind_at, "handover reminder") if now < remind_at else (state.end_date, "end date"))
