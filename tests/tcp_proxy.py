@@ -15,6 +15,8 @@ class TcpProxy:
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def up(self) -> None:
+        if self._server is not None:
+            return  # already serving
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
 
     async def down(self) -> None:

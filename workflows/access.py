@@ -4,11 +4,14 @@ engagement goes through here, and nothing is believed before the IAM reads it ba
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
-from temporalio.workflow import ParentClosePolicy
+from temporalio.workflow import ActivityCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.engagement import EngagementActivities
@@ -140,6 +143,15 @@ class AccessLane:
         self, engineer: EngineerState, request: AccessRequest, revoking: bool
     ) -> EngineerAccessReadBack:
         """The IAM change and its read-back, then (queued) the ledger and audit rows that record it."""
+        planned = (request.active, frozenset(request.groups))
+
+        def superseded() -> bool:
+            plan = self._plan(engineer)
+            return (plan.active, plan.groups) != planned
+
+        async def done_or_superseded(task: asyncio.Task[Any], within: timedelta | None = None) -> None:
+            await workflow.wait_condition(lambda: task.done() or superseded(), timeout=within)
+
         alerted = False
         while True:
             applying = asyncio.create_task(
@@ -148,15 +160,26 @@ class AccessLane:
                     request,
                     summary=f"IAM: {'revoke' if revoking else 'converge'} engineer "
                     f"{self._state.engineers.index(engineer) + 1} ({request.reason})",
+                    # A superseded change is waited out, so no late call lands after the next one.
+                    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                     **IAM,
                 )
             )
             try:
-                await workflow.wait_condition(applying.done, timeout=self._spec.revocation_alert_after)
+                await done_or_superseded(applying, self._spec.revocation_alert_after)
             except TimeoutError:  # still retrying: an admin hears of it once, and it goes on
                 if not alerted:
                     self._alert_unconfirmed(engineer, request, revoking, "still retrying")
                     alerted = True
+                await done_or_superseded(applying)
+            if not applying.done():
+                # The plan changed under it (a revocation while a grant waits for the database): give
+                # this change up and let the next pass converge on the newest plan at once.
+                applying.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ActivityError):
+                    await applying
+                engineer.reconcile_requested = True  # it may have changed the IAM: read it back afresh
+                return _as_last_read(engineer)
             try:
                 outcome: AccessOutcome = await applying
                 break
@@ -164,7 +187,11 @@ class AccessLane:
                 if not alerted:
                     self._alert_unconfirmed(engineer, request, revoking, f"refused: {last_error(error)}")
                     alerted = True
-                await workflow.sleep(self._spec.revocation_alert_after)  # a person must act; try again
+                try:  # a person must act; try again later, or at once for a newer plan
+                    await workflow.wait_condition(superseded, timeout=self._spec.revocation_alert_after)
+                    return _as_last_read(engineer)
+                except TimeoutError:
+                    pass
         readback = outcome.readback
         if not readback.membership_verified or readback.shared_lookup_failed:
             self._change().alert(
@@ -236,3 +263,13 @@ class AccessLane:
             parent_close_policy=ParentClosePolicy.ABANDON,
         )
         rules.check_started(self._change(), engineer, child_id, checks_for(engineer.spec.jurisdiction))
+
+
+def _as_last_read(engineer: EngineerState) -> EngineerAccessReadBack:
+    """What the IAM last confirmed for an engineer (a superseded change confirmed nothing new)."""
+    return EngineerAccessReadBack(
+        email=engineer.email,
+        scim_user_id=engineer.scim_user_id,
+        identity_active=engineer.identity_active,
+        groups=list(engineer.groups),
+    )
