@@ -9,13 +9,16 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 import pytest_asyncio
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.db import EngagementStore, async_url, create_engine, migrate, start_embedded_postgres
@@ -123,10 +126,42 @@ async def tenant(scim_server: ScimServer) -> AsyncIterator[ScimDirectory]:
 
 
 async def _time_skipping() -> WorkflowEnvironment:
-    return await WorkflowEnvironment.start_time_skipping(
+    environment = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(BIN / "temporal-test-server"),
     )
+    environment.sleep = _resuming_sleep(environment)  # type: ignore[method-assign,assignment]  # see below
+    return environment
+
+
+def _resuming_sleep(environment: WorkflowEnvironment) -> Callable[[timedelta | float], Coroutine[Any, Any, None]]:
+    """``env.sleep`` that reaches the same moment when the test server's RPC gives out midway.
+
+    On a loaded machine a long skip (60 days of timers) can outlast the sleep RPC ("Timeout expired",
+    an h2 error): the server keeps the time it reached, so the rest is slept from there, never twice."""
+    sleep = environment.sleep
+
+    async def resuming(duration: timedelta | float) -> None:
+        target = await environment.get_current_time() + (
+            duration if isinstance(duration, timedelta) else timedelta(seconds=duration)
+        )
+        for _ in range(20):
+            remaining = target - await environment.get_current_time()
+            if remaining <= timedelta(0):
+                return
+            try:
+                await sleep(remaining)
+                return
+            except RPCError as error:
+                if error.status not in (
+                    RPCStatusCode.CANCELLED,
+                    RPCStatusCode.DEADLINE_EXCEEDED,
+                    RPCStatusCode.UNAVAILABLE,
+                ):
+                    raise
+        raise AssertionError(f"the test server could not skip to {target}")
+
+    return resuming
 
 
 @pytest_asyncio.fixture(scope="session")

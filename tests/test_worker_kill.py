@@ -129,7 +129,10 @@ async def test_killed_worker_while_a_reminder_is_due_leaves_the_engagement_reada
             await worker.start()
             with pytest.raises(WorkflowUpdateFailedError) as refusal:
                 await asyncio.wait_for(refused, WAIT)
-            assert "not allowed in phase awaiting_nda" in str(refusal.value.cause)
+            # With the NDA signed alongside it (last round), either may be decided first.
+            assert "not allowed in phase" in str(refusal.value.cause) and "(allowed in: transition)" in str(
+                refusal.value.cause
+            )
             if accepted is not None:
                 ack = await asyncio.wait_for(accepted, WAIT)
                 assert ack.phase is Phase.ONBOARDING
