@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from domain import email_builders as build
+from domain import screening_emails
 from domain.email_facts import EmailFacts
 from domain.email_kinds import ENGINEER_ADDRESSED, EmailKind, Recipient, recipients
 from domain.spec import EngagementSpec
@@ -155,10 +156,10 @@ def _builders(spec: EngagementSpec) -> dict[EmailKind, Callable[[], EmailFacts]]
         EmailKind.CANCELLATION: lambda: build.cancellation(
             spec, state, "the contract was withdrawn before the NDA was signed"
         ),
-        EmailKind.CHECK_PROGRESS: lambda: build.check_progress(
+        EmailKind.CHECK_PROGRESS: lambda: screening_emails.check_progress(
             spec.client.name, engineer.spec, checks, "adverse_action", notice + timedelta(days=7)
         ),
-        EmailKind.CHECK_PRE_ADVERSE_NOTICE: lambda: build.check_pre_adverse_notice(
+        EmailKind.CHECK_PRE_ADVERSE_NOTICE: lambda: screening_emails.check_pre_adverse_notice(
             spec.client.name, engineer.spec, checks, notice + timedelta(days=7)
         ),
     }

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.payloads import AuditInput
     from activities.screening import ScreeningActivities
     from domain import email_builders as build
+    from domain import screening_emails
     from domain.commands import RecordCheckResult
     from domain.email_facts import EmailFacts
     from domain.email_kinds import Recipient
@@ -177,7 +178,7 @@ class ScreeningWorkflow:
         """The pre-adverse notice, then the waiting period; a dispute stops the clock until it is resolved."""
         assert self._package is not None
         await self._tell_engineer(
-            build.check_pre_adverse_notice(input.client, input.engineer, self._package.checks, final_at)
+            screening_emails.check_pre_adverse_notice(input.client, input.engineer, self._package.checks, final_at)
         )
         await self._tell_managers("adverse_action", until=final_at)
         remaining: timedelta | None = None
@@ -257,9 +258,11 @@ class ScreeningWorkflow:
         recipient = Recipient(name=engineer.name, email=str(engineer.email), timezone=engineer.timezone)
         await self._email(facts, [recipient])
 
-    async def _tell_managers(self, progress: build.CheckProgress, until: datetime | None = None) -> None:
+    async def _tell_managers(self, progress: screening_emails.CheckProgress, until: datetime | None = None) -> None:
         assert self._input is not None and self._package is not None
-        facts = build.check_progress(self._input.client, self._input.engineer, self._package.checks, progress, until)
+        facts = screening_emails.check_progress(
+            self._input.client, self._input.engineer, self._package.checks, progress, until
+        )
         await self._email(facts, self._input.managers, step=progress)
 
     async def _email(self, facts: EmailFacts, recipients: list[Recipient], step: str = "") -> None:
