@@ -22,6 +22,8 @@ def test_histories_are_saved() -> None:
         assert {f"engagement_full_lifecycle_{version}", f"background_check_1_{version}"} <= names
     # v3: one path each (tests/test_history_paths.py), recorded before the workflow was reorganised.
     assert {f"{path}_v3" for path in V3_PATHS} <= names
+    # v4: the same paths with the IAM lane and side-effect lanes (the iam-lane patch), and the lifecycle.
+    assert {f"{path}_v4" for path in V3_PATHS} | {"engagement_full_lifecycle_v4"} <= names
 
 
 V3_PATHS = (
