@@ -111,16 +111,7 @@ class OutboxStore:
                 return None
             reached = furthest([s for s in (event_state(r.event, r.bounce_type) for r in rows) if s is not None])
             target = reached or MessageState.SENT  # only engagement events (open, click): it was sent all the same
-            await conn.execute(
-                update(email_outbox)
-                .where(email_outbox.c.message_key == message_key)
-                .where(email_outbox.c.state.in_(_values(states_before(target))))
-                .values(
-                    state=target.value,
-                    state_changed_at=func.now(),
-                    sent_at=func.coalesce(email_outbox.c.sent_at, func.now()),
-                )
-            )
+            await advance(conn, message_key, target, sent_at=func.coalesce(email_outbox.c.sent_at, func.now()))
             row = await _row(conn, message_key)
             return MessageState(row.state)
 
@@ -144,6 +135,17 @@ class OutboxStore:
                 .order_by(email_outbox.c.created_at, email_outbox.c.message_key)
             )
             return list(result.all())
+
+
+async def advance(conn: AsyncConnection, message_key: str, target: MessageState, **values: Any) -> None:
+    """Move a message forward to ``target`` (never back): the one way delivery facts change a row's
+    state, shared by the outbox's reconciliation and the delivery-event webhook (same transaction)."""
+    await conn.execute(
+        update(email_outbox)
+        .where(email_outbox.c.message_key == message_key)
+        .where(email_outbox.c.state.in_(_values(states_before(target))))
+        .values(state=target.value, state_changed_at=func.now(), **values)
+    )
 
 
 async def _row(conn: AsyncConnection, message_key: str) -> Row[Any]:

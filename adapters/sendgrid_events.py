@@ -43,13 +43,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.alerts import AlertStore
 from adapters.db_schema import email_events, email_outbox
+from adapters.outbox import advance
 
 # The post's parts live in adapters.sendgrid_post; callers may keep importing them from here.
 from adapters.sendgrid_post import DeliveryEvent as DeliveryEvent
 from adapters.sendgrid_post import ParsedPost as ParsedPost
 from adapters.sendgrid_post import Rejection as Rejection
 from adapters.sendgrid_post import parse_post as parse_post
-from domain.delivery import event_state, states_before
+from domain.delivery import event_state
 from domain.state import DeliveryProblem
 
 log = logging.getLogger("sendgrid.events")
@@ -174,17 +175,7 @@ class DeliveryEventStore:
             return 0
         target = event_state(event.event, event.type)
         if event.message_key and target is not None:
-            await conn.execute(
-                update(email_outbox)
-                .where(email_outbox.c.message_key == event.message_key)
-                .where(email_outbox.c.state.in_([s.value for s in states_before(target)]))
-                .values(
-                    state=target.value,
-                    state_changed_at=func.now(),
-                    last_event=event.event,
-                    last_event_at=event.occurred_at,
-                )
-            )
+            await advance(conn, event.message_key, target, last_event=event.event, last_event_at=event.occurred_at)
         return 1
 
     async def pending_follow_ups(self, sg_event_ids: Sequence[str]) -> list[PendingFollowUp]:

@@ -36,6 +36,7 @@ from domain.phases import RULES
 from domain.spec import EngagementSpec
 from domain.state import EngagementInput
 from domain.views import StatusView
+from domain.vocabulary import describe_duration
 from settings import Settings
 
 WORKFLOW_ID_PREFIX = "engagement-"
@@ -91,7 +92,8 @@ async def start_engagement(
             ),
             static_details=(
                 f"NDA {spec.agreement.nda_reference}; IP assignment: {spec.agreement.ip_assignment_clause}. "
-                f"Notice {spec.notice_period.days} days, transition {spec.transition_window.days} days. "
+                f"Notice {describe_duration(spec.notice_period)}, "
+                f"transition {describe_duration(spec.transition_window)}. "
                 f"Client IAM: {spec.iam.scim_base_url} ({spec.iam.dialect}, {spec.iam.deprovision})."
             ),
         )

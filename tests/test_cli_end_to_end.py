@@ -3,6 +3,8 @@ worker process, PostgreSQL and SCIM server: contract to closed in a few seconds 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
@@ -31,6 +33,15 @@ def checks(view: dict[str, object]) -> dict[str, str]:
     engineers = view["engineers"]
     assert isinstance(engineers, list)
     return {e["email"]: e["check"] for e in engineers}
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = 30) -> None:
+    """Wait (bounded, in real time) for the visibility store to show what the workflow upserted."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {within}s: {what}")
+        await asyncio.sleep(0.2)
 
 
 async def test_engagement_contract_to_closed_through_the_cli(
@@ -69,6 +80,13 @@ async def test_engagement_contract_to_closed_through_the_cli(
         alice = await tenant.read_identity(ALICE, frozenset(ALL_GROUPS))
         assert alice.active and "prod-readonly" in alice.groups
 
+        # The engagement keeps its own search attributes current: an admin finds it by its phase now.
+        async def listed_in(phase: str) -> bool:
+            rows = (await cli.ok("list", "--phase", phase, "--json")).json()["engagements"]
+            return any(r["id"] == f"engagement-{contract}" and r["phase"] == phase for r in rows)
+
+        await until(lambda: listed_in("delivery"), "found by EngagementPhase=delivery (visibility is eventual)")
+
         # Questions belong to the transition window: refused now, with the reason, and nothing changes.
         refused = await cli.run("ask", contract, "q1", "Where is the DR plan?")
         assert refused.code == 1, str(refused)
@@ -79,6 +97,7 @@ async def test_engagement_contract_to_closed_through_the_cli(
         notice = await cli.ok("give-notice", contract, "--by", "client")
         assert "phase: notice" in notice.stdout, str(notice)
         view = await cli.poll(contract, lambda v: v["phase"] == "closed", "closed", within=60)
+        await until(lambda: listed_in("closed"), "found by EngagementPhase=closed")
         assert view["timeline"]["closed_at"] is not None
         assert view["revocation"] is not None
 
