@@ -20,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.checkr import ScreeningProvider
 from adapters.screening_store import ScreeningStore
+from domain.bounds import nested_deeper_than
 from domain.screening import SCREENING_SIGNAL, ProviderSnapshot
 
 log = logging.getLogger("checkr.webhook")
@@ -49,19 +50,6 @@ class UnusableEvent(ValueError):
     without its content."""
 
 
-def _too_deep(value: object, limit: int) -> bool:
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
-    return False
-
-
 def _not_json(constant: str) -> object:
     raise ValueError(f"{constant} is not JSON")
 
@@ -76,7 +64,7 @@ def parse_event(body: bytes) -> ProviderEvent:
         raise MalformedBody("the body is not JSON") from None
     if not isinstance(data, dict):
         raise MalformedBody("the body is not a JSON object")
-    if _too_deep(data, MAX_DEPTH):
+    if nested_deeper_than(data, MAX_DEPTH):
         raise MalformedBody(f"the body nests deeper than {MAX_DEPTH} levels")
     event_id, kind = data.get("id"), data.get("type")
     if not isinstance(event_id, str) or not _ID.match(event_id):

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from domain.bounds import Text, UnixTime, jsonb_problem
+from domain.bounds import Text, UnixTime, jsonb_problem, nested_deeper_than
 from domain.delivery import PROBLEM_STATES, event_state
 
 MAX_EVENT_DEPTH = 16
@@ -108,19 +108,6 @@ class ParsedPost:
     """Entries that are not usable events (malformed, or not storable); recorded nowhere."""
 
 
-def _too_deep(value: object, limit: int) -> bool:
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
-    return False
-
-
 def _rejection(index: int, entry: object, error: ValidationError) -> Rejection:
     raw_id = entry.get("sg_event_id") if isinstance(entry, dict) else None
     sane_id = raw_id if isinstance(raw_id, str) and re.fullmatch(r"[A-Za-z0-9._:=+/-]{1,100}", raw_id) else None
@@ -145,7 +132,7 @@ def parse_post(body: bytes) -> ParsedPost:
         raise ValueError("the body is not JSON") from None
     if not isinstance(data, list):
         raise ValueError("the body is not a JSON array of events")
-    if _too_deep(data, MAX_POST_DEPTH):
+    if nested_deeper_than(data, MAX_POST_DEPTH):
         raise ValueError(f"the body nests deeper than {MAX_POST_DEPTH} levels")
     events: list[DeliveryEvent] = []
     rejected: list[Rejection] = []

@@ -343,3 +343,17 @@ def jsonb_problem(value: object, *, max_depth: int = 32) -> str | None:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def nested_deeper_than(value: object, limit: int) -> bool:
+    """Whether parsed JSON nests deeper than ``limit`` levels (checked without recursion)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return False
