@@ -26,6 +26,7 @@ from adapters.alerts import AlertStore
 from adapters.checkr import CheckrProvider
 from adapters.db import EngagementStore, create_engine, start_embedded_postgres
 from adapters.email import EmailSender, OutboxFolderSender, SendGridSender
+from adapters.heartbeats import Heartbeats
 from adapters.migration_lock import migrate_locked
 from adapters.outbox import OutboxStore
 from adapters.scim import DirectoryPool
@@ -91,7 +92,7 @@ def new_worker(
         workflows=WORKFLOWS,
         activities=[*engagement.all(), *email.all(), *(screening.all() if screening else [])],
         workflow_runner=SANDBOX,
-        interceptors=[ActivityMetrics(instruments)] if instruments is not None else [],
+        interceptors=[Heartbeats(), *([ActivityMetrics(instruments)] if instruments is not None else [])],
     )
 
 

@@ -30,6 +30,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from adapters import search_attributes as sa
 from adapters.temporal_connection import TemporalConfigError, TemporalConnectionError
 from adapters.temporal_connection import connect as temporal_connect
+from adapters.updates import execute
 from cli.errors import CliError, Exit
 from domain.commands import Ack, Command
 from domain.phases import RULES
@@ -117,8 +118,7 @@ async def send_command(
 ) -> Ack:
     handle = client.get_workflow_handle(workflow_id(engagement))
     try:
-        ack: Ack = await handle.execute_update(RULES[type(command)].update, command, result_type=Ack, rpc_timeout=wait)
-        return ack
+        return await execute(handle, RULES[type(command)].update, command, rpc_timeout=wait)
     except WorkflowUpdateFailedError as error:
         cause = error.cause
         reason = cause.message if isinstance(cause, ApplicationError) else str(cause)

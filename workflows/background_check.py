@@ -6,10 +6,7 @@ the engagement by signal (the engagement may have continued as new since it star
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities, EmailRequest
@@ -18,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.email_facts import EmailFacts
     from domain.email_kinds import Recipient
     from domain.state import BackgroundCheckInput, CheckCompleted
+    from workflows.effects import EMAIL
 
 
 @workflow.defn(name="BackgroundCheckWorkflow")
@@ -66,8 +64,7 @@ class BackgroundCheckWorkflow:
                 ],
                 facts=facts.as_dict(),
             ),
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=5)),
+            **EMAIL,
         )
 
     @workflow.signal(name="record_check_result")

@@ -7,6 +7,7 @@ from typing import Any
 
 from temporalio.client import WorkflowHandle
 
+from adapters.updates import execute
 from domain.commands import (
     Ack,
     AddEngineer,
@@ -60,5 +61,4 @@ UPDATES: dict[type[Command], Any] = {
 
 async def send(handle: WorkflowHandle[Any, Any], command: Command) -> Ack:
     """Send one command as its Update and wait for the engagement's acknowledgement (or refusal)."""
-    ack: Ack = await handle.execute_update(UPDATES[type(command)], command)
-    return ack
+    return await execute(handle, UPDATES[type(command)], command)

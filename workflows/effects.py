@@ -39,21 +39,30 @@ with workflow.unsafe.imports_passed_through():
 
 class ActivityOptions(TypedDict):
     start_to_close_timeout: timedelta
+    heartbeat_timeout: timedelta
     retry_policy: RetryPolicy
+
+
+HEARTBEAT = timedelta(seconds=10)
+"""How soon an attempt lost with its worker is retried (the worker heartbeats for every activity,
+adapters/heartbeats.py); without it, the queue behind it would wait out the start-to-close timeout."""
 
 
 STORAGE = ActivityOptions(
     start_to_close_timeout=timedelta(seconds=30),
+    heartbeat_timeout=HEARTBEAT,
     retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
 )
 """Writes to our own database: retried quickly, for as long as it takes."""
 IAM = ActivityOptions(
     start_to_close_timeout=timedelta(seconds=60),
+    heartbeat_timeout=HEARTBEAT,
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=2)),
 )
 """The client's IAM: retried through outages with backoff, never given up on (revocation must land)."""
 EMAIL = ActivityOptions(
     start_to_close_timeout=timedelta(seconds=60),
+    heartbeat_timeout=HEARTBEAT,
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=5)),
 )
 

@@ -1,0 +1,57 @@
+"""Sending one command to an engagement as a Temporal Update, safely through a continue-as-new.
+
+When an update reaches a run in the very workflow task that closes it (a continue-as-new whose
+completion the server refuses because new events arrived), the server answers the caller with
+``WorkflowNotReadyFailure``: the task and the update in it were discarded, nothing was applied. The
+update is then sent again under the same update id, so the server can never apply it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError
+
+from domain.commands import Ack, Command
+
+log = logging.getLogger("updates")
+NOT_READY = "temporal.api.errordetails.v1.WorkflowNotReadyFailure"
+ATTEMPTS = 8
+FIRST_PAUSE = 0.05
+"""Seconds before the first resend; doubled each time (about 6 s in all)."""
+
+
+def not_ready(error: RPCError) -> bool:
+    """The update was dropped with a workflow task that failed, before the workflow accepted it."""
+    status = error.grpc_status
+    return any(detail.type_url.endswith(NOT_READY) for detail in status.details)
+
+
+async def execute(
+    handle: WorkflowHandle[Any, Any],
+    update: Any,
+    command: Command,
+    *,
+    rpc_timeout: timedelta | None = None,
+) -> Ack:
+    """Execute ``update`` (a workflow method or its name) with ``command``; resend only if dropped unapplied."""
+    update_id = f"{type(command).__name__}-{uuid.uuid4()}"
+    pause = FIRST_PAUSE
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            ack: Ack = await handle.execute_update(
+                update, command, id=update_id, result_type=Ack, rpc_timeout=rpc_timeout
+            )
+            return ack
+        except RPCError as error:
+            if attempt == ATTEMPTS or not not_ready(error):
+                raise
+            log.info("update %s dropped with a failed workflow task; sending it again", update_id)
+        await asyncio.sleep(pause)
+        pause *= 2
+    raise AssertionError("unreachable")  # the last attempt returns or raises

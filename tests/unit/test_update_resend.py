@@ -1,0 +1,83 @@
+"""A command dropped with a failed workflow task (a continue-as-new racing it) is sent again under the
+same update id; any other failure reaches the caller at once, and nothing is ever sent twice anew."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from google.protobuf.any_pb2 import Any as AnyDetail
+from temporalio.api.common.v1 import GrpcStatus
+from temporalio.api.errordetails.v1 import NotFoundFailure, WorkflowNotReadyFailure
+from temporalio.service import RPCError, RPCStatusCode
+
+from adapters import updates
+from domain.commands import Ack, AskQuestion
+from domain.vocabulary import Phase
+
+QUESTION = AskQuestion(actor="ops", question_id="q1", text="Where is the DR plan?")
+ACK = Ack(accepted="question noted", phase=Phase.DELIVERY)
+
+
+def rpc_error(detail: Any, code: RPCStatusCode) -> RPCError:
+    packed = AnyDetail()
+    packed.Pack(detail)
+    status = GrpcStatus(code=code.value, message="refused", details=[packed])
+    return RPCError("refused", code, status.SerializeToString())
+
+
+NOT_READY = rpc_error(WorkflowNotReadyFailure(), RPCStatusCode.FAILED_PRECONDITION)
+GONE = rpc_error(NotFoundFailure(), RPCStatusCode.NOT_FOUND)
+
+
+class Server:
+    """Answers each execute_update with the next scripted outcome and records the update ids it saw."""
+
+    def __init__(self, *outcomes: RPCError | Ack) -> None:
+        self.outcomes = list(outcomes)
+        self.ids: list[str] = []
+
+    async def execute_update(self, update: Any, command: Any, *, id: str, **_: Any) -> Ack:
+        self.ids.append(id)
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, RPCError):
+            raise outcome
+        return outcome
+
+
+@pytest.fixture(autouse=True)
+def no_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(updates, "FIRST_PAUSE", 0.0)
+
+
+def test_the_not_ready_failure_is_recognised_by_its_detail() -> None:
+    assert updates.not_ready(NOT_READY)
+    assert not updates.not_ready(GONE)
+    assert not updates.not_ready(RPCError("no details", RPCStatusCode.FAILED_PRECONDITION, b""))
+
+
+async def test_a_dropped_update_is_resent_under_the_same_id() -> None:
+    server = Server(NOT_READY, NOT_READY, ACK)
+    assert await updates.execute(server, "ask_question", QUESTION) == ACK  # type: ignore[arg-type]
+    assert len(server.ids) == 3 and len(set(server.ids)) == 1
+
+
+async def test_two_commands_never_share_an_update_id() -> None:
+    server = Server(ACK, ACK)
+    for _ in range(2):
+        await updates.execute(server, "ask_question", QUESTION)  # type: ignore[arg-type]
+    assert len(set(server.ids)) == 2
+
+
+async def test_any_other_failure_reaches_the_caller_at_once() -> None:
+    server = Server(GONE, ACK)
+    with pytest.raises(RPCError) as raised:
+        await updates.execute(server, "ask_question", QUESTION)  # type: ignore[arg-type]
+    assert raised.value is GONE and len(server.ids) == 1
+
+
+async def test_resending_gives_up_after_its_attempts() -> None:
+    server = Server(*[NOT_READY] * updates.ATTEMPTS)
+    with pytest.raises(RPCError):
+        await updates.execute(server, "ask_question", QUESTION)  # type: ignore[arg-type]
+    assert len(server.ids) == updates.ATTEMPTS
