@@ -78,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entrypoint() -> None:
     status = main()
+    if "adapters.telemetry" in sys.modules:  # only if this command traced (a setting): its spans go out
+        from adapters.telemetry import flush_traces
+
+        flush_traces()
     try:
         sys.stdout.flush()
     except BrokenPipeError:

@@ -172,10 +172,11 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
-def tracing_interceptor() -> TracingInterceptor:
+def tracing_interceptor(service: str = "engagement-worker") -> TracingInterceptor:
     """Temporal's OpenTelemetry interceptor (client and worker): spans for workflows, activities,
     updates and queries. Spans go to the global tracer provider; with ``OTEL_EXPORTER_OTLP_ENDPOINT``
-    set and none configured, an OTLP/HTTP exporter is installed."""
+    set and none configured, an OTLP/HTTP exporter is installed, naming ``service``. A workflow gets
+    its spans even when whoever started it traced nothing (the trace then begins at the workflow)."""
     import os
 
     from opentelemetry import trace
@@ -187,10 +188,25 @@ def tracing_interceptor() -> TracingInterceptor:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        provider = TracerProvider(resource=Resource.create({"service.name": "engagement-worker"}))
+        provider = TracerProvider(resource=Resource.create({"service.name": service}))
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(provider)
-    return TracingInterceptor()
+    return TracingInterceptor(always_create_workflow_spans=True)
+
+
+def flush_traces(within: timedelta = timedelta(seconds=5)) -> None:
+    """Export the spans still buffered (a short-lived process leaves with ``os._exit``, before the
+    provider's own exit hook could). Nothing to do when tracing was never set up."""
+    import sys
+
+    if "opentelemetry.trace" not in sys.modules:
+        return
+    from opentelemetry import trace
+
+    provider = trace.get_tracer_provider()
+    flush = getattr(provider, "force_flush", None)
+    if _has_sdk_provider(provider) and callable(flush):
+        flush(int(within.total_seconds() * 1000))
 
 
 def _has_sdk_provider(provider: object) -> bool:

@@ -53,8 +53,14 @@ def workflow_id(engagement: str) -> str:
 
 
 async def connect(settings: Settings) -> Client:
+    """The CLI's client; with ``TRACING_ENABLED`` its calls start the traces the worker continues."""
+    interceptors = []
+    if settings.tracing_enabled:
+        from adapters.telemetry import tracing_interceptor
+
+        interceptors.append(tracing_interceptor("engagement-cli"))
     try:
-        return await temporal_connect(settings)
+        return await temporal_connect(settings, interceptors=interceptors)
     except TemporalConnectionError as error:
         code = Exit.BAD_INPUT if isinstance(error, TemporalConfigError) else Exit.UNREACHABLE
         raise CliError(str(error), code) from None
