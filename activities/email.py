@@ -140,7 +140,10 @@ class EmailActivities:
         raise ApplicationError(f"message {key} keeps changing state under this attempt", type="EmailStateContended")
 
     async def _may_send_again(self, key: str, unknown_since: datetime | None) -> bool:
-        """For a message of unknown outcome: settle it from delivery events, wait, or (past the window) resend."""
+        """For a message of unknown outcome: settle it from delivery events, wait, or (past the window) resend.
+        A sender that delivers a message key once however often it is given it is simply given it again."""
+        if self._mailer.idempotent:
+            return True
         if await self._outbox.settle_from_events(key) is not None:
             return False  # an event proves it was sent; the next pass sees the settled row
         waited = self._clock() - (unknown_since or self._clock())

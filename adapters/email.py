@@ -113,6 +113,9 @@ class EmailSender(Protocol):
     name: str
     from_email: str
     from_name: str
+    idempotent: bool
+    """Sending one message key twice delivers it once (a message of unknown outcome is sent again at
+    once); otherwise the outcome is reconciled from delivery events first (activities/email.py)."""
 
     async def send(self, message: OutgoingEmail) -> SendReceipt: ...
 
@@ -182,6 +185,7 @@ class OutboxFolderSender:
     """Writes each message to a folder as an .eml file named after its key (rewriting is harmless)."""
 
     name = "outbox"
+    idempotent = True  # the file is named after the message key: writing it again replaces it
 
     def __init__(
         self, folder: Path, sender: str, sender_name: str, *, clock: Callable[[], datetime] = _utc_now
@@ -212,6 +216,7 @@ class SendGridSender:
     """
 
     name = "sendgrid"
+    idempotent = False
 
     def __init__(
         self,

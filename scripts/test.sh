@@ -12,4 +12,6 @@ fi
 if [ ! -f tests/scim_peers/scimmy_peer/node_modules/scimmy/package.json ]; then
   (cd tests/scim_peers/scimmy_peer && ../../../.venv/bin/npm ci --no-audit --no-fund --cache ../../../.npm-cache >/dev/null)
 fi
-exec .venv/bin/python -m pytest "$@"
+# Test files run in parallel (TEST_WORKERS processes, 2 by default; 0 runs them in this process):
+# each file starts its own servers on free ports and its own databases, so files never share state.
+exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.email import EmailActivities, EmailOutcome, EmailRequest
 from adapters.db import EngagementStore
-from adapters.email import OutgoingEmail, SendGridSender, SendReceipt
+from adapters.email import EmailSender, OutboxFolderSender, OutgoingEmail, SendGridSender, SendReceipt
 from adapters.outbox import OutboxStore
 from adapters.sendgrid_events import DeliveryEventStore, parse_post
 from domain.email_kinds import EmailKind, Recipient, message_key
@@ -48,13 +49,14 @@ class WorkerDies(Exception):
 
 
 class DiesAfterHandingOver:
-    """The real SendGrid sender, but the attempt dies right after SendGrid accepted the message."""
+    """A real sender, but the attempt dies right after the sender took the message."""
 
-    def __init__(self, inner: SendGridSender, deaths: int = 1) -> None:
+    def __init__(self, inner: EmailSender, deaths: int = 1) -> None:
         self._inner = inner
         self.name = inner.name
         self.from_email = inner.from_email
         self.from_name = inner.from_name
+        self.idempotent = inner.idempotent
         self.deaths = deaths
 
     async def send(self, message: OutgoingEmail) -> SendReceipt:
@@ -200,6 +202,27 @@ async def test_without_any_event_it_sends_again_only_after_the_window(
     assert row.provider_message_id == peer.received[1].message_id
     assert await attempt(retry, request) == outcome  # and never a third time
     assert len(peer.received) == 2
+
+
+async def test_a_sender_that_takes_a_key_once_is_given_an_unknown_message_again_at_once(
+    store: EngagementStore, tmp_path: Path
+) -> None:
+    """The outbox folder names each file after its message key: a second write replaces the first, so a
+    message left "sending" by a dead worker is written again at once instead of waiting for events
+    that this sender never produces (a lane behind it would otherwise wait out the whole window)."""
+    clock = Clock()
+    request = request_to(SIGNATORY)
+    folder = OutboxFolderSender(tmp_path / "outbox", SENDER, SENDER_NAME)
+    with pytest.raises(WorkerDies):
+        await attempt(activities(store, DiesAfterHandingOver(folder), clock), request)
+    assert (await row_of(store, request, SIGNATORY)).state == "sending"
+
+    outcome = await attempt(activities(store, folder, clock), request)  # no time has passed
+
+    assert outcome == EmailOutcome(sent=[SIGNATORY.email], failed=[])
+    row = await row_of(store, request, SIGNATORY)
+    assert row.state == "sent" and row.attempts == 2
+    assert [path.name for path in (tmp_path / "outbox").iterdir()] == [f"{row.message_key}.eml"]
 
 
 async def test_a_lost_answer_is_reconciled_from_events(store: EngagementStore, peer: SendGridPeer) -> None:

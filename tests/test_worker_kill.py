@@ -58,7 +58,8 @@ async def _until(
             return events
         if time.monotonic() > deadline:
             tail = "\n".join(f"{e.event_id} {EventType.Name(e.event_type)}" for e in events[-12:])
-            raise AssertionError(f"not {what} within {WAIT} s; last events:\n{tail}")
+            pending = (await handle.describe()).raw_description.pending_activities
+            raise AssertionError(f"not {what} within {WAIT} s; last events:\n{tail}\npending activities: {pending}")
         await asyncio.sleep(0.1)
 
 
