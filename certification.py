@@ -102,7 +102,8 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
         "<style>body{font-family:Arial,Helvetica,sans-serif;color:#1f2933;max-width:56rem;margin:2rem auto;"
         "padding:0 1rem}table{border-collapse:collapse;width:100%}th,td{text-align:left;vertical-align:top;"
         "padding:.5rem;border-bottom:1px solid #e5e7eb}fieldset{border:0;padding:0;margin:0}"
-        "button{font-size:1rem;padding:.5rem 1.5rem;margin-top:1rem}</style>\n"
+        "button{font-size:1rem;padding:.5rem 1.5rem;margin-top:1rem}"
+        ".visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}</style>\n"
         f"</head>\n<body>\n<main>\n<h1>{_e(title)}</h1>\n{body}\n</main>\n</body>\n</html>\n"
     )
     return HTMLResponse(document, status_code=status, headers=HEADERS)
