@@ -17,10 +17,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from adapters.certification_links import LinkSigner
 from adapters.db import EngagementStore
+from adapters.evidence import engagement_records
 from adapters.scim import ScimDirectory
 from domain.commands import CertifyAccess, RecordNdaSigned, RequestAccessReview
+from domain.evidence import build_pack
 from domain.spec import EngagementSpec
 from domain.vocabulary import Phase
+from emails.evidence_report import evidence_report
 from tests.helpers import Harness
 from tests.histories_io import keep
 from tests.sample_spec import ROLES, spec_data
@@ -91,4 +94,12 @@ async def test_an_unanswered_round_applies_the_rule_at_its_due_date(
     [applied] = [d for action, d in audit if action == "certification_default_applied"]
     assert (applied["round"], applied["decision"], applied["engineers"]) == (2, "revoke", [CAROL])
     assert await harness.alerts(handle) == []  # revoke is the rule: nobody needs alerting
+
+    # The evidence pack: who answered what, and what the rule decided.
+    pack = build_pack(await engagement_records(harness.store.engine, handle.id), timedelta(minutes=15))
+    assert [(c.round, c.engineer, c.decision, c.decided_by) for c in pack.certifications] == [
+        (1, CAROL, "keep", "ian@acme.example"),
+        (2, CAROL, "revoke", "default applied"),
+    ]
+    assert "Access certifications" in evidence_report(pack)
     await keep("certification", await handle.fetch_history())
