@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.certification_links import LinkSigner
 from domain.email_kinds import EmailKind
 
 
@@ -67,9 +68,21 @@ class Settings(BaseSettings):
     """Jurisdiction -> permitted package table (YAML or JSON); unset: config/screening_jurisdictions.yaml."""
     provider_webhook_host: str = "127.0.0.1"
     provider_webhook_port: int = 8089
+    certification_key: SecretStr | None = None
+    """Signs the access certification links (HMAC-SHA256; at least 32 bytes): the worker signs them into
+    the review email, the certification page checks them. Unset: no certification email can be sent."""
+    certification_base_url: str = "http://127.0.0.1:8087"
+    """Where the IAM owner opens a certification link (the certification page, as the client reaches it)."""
+    certification_host: str = "127.0.0.1"
+    certification_port: int = 8087
     allow_short_durations: bool = False
     """Accept spec durations below their floors (README "Limits"), down to one second: for demos and
     tests only; a real contract keeps reminders at most hourly, notice at least a day, ..."""
+
+    def certification_links(self) -> LinkSigner | None:
+        if self.certification_key is None:
+            return None
+        return LinkSigner(self.certification_key.get_secret_value().encode(), self.certification_base_url)
 
     def resolved_outbox_dir(self) -> Path:
         return self.outbox_dir or self.run_dir / "outbox"

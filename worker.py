@@ -122,6 +122,7 @@ async def engagement_worker(
         email_sender(settings),
         alerts=alerts,
         reconciliation_window=settings.email_reconciliation_window,
+        links=settings.certification_links(),
     )
     screening = screening_activities(settings, engine)
     worker = new_worker(client, settings.task_queue, engagement, email, instruments=instruments, screening=screening)

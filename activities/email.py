@@ -21,6 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from adapters.alerts import AlertStore
+from adapters.certification_links import LinkSigner
 from adapters.email import EmailRejected, EmailSender, EmailTemporarilyFailed, OutgoingEmail
 from adapters.outbox import OutboxStore
 from domain.delivery import HANDED_OVER, MessageState
@@ -67,8 +68,11 @@ class EmailActivities:
         reconciliation_window: timedelta = timedelta(minutes=10),
         reconciliation_poll: timedelta = timedelta(seconds=30),
         clock: Callable[[], datetime] = _utc_now,
+        links: LinkSigner | None = None,
     ) -> None:
-        """``alerts`` defaults to the admin alerts in the outbox's database; ``clock`` is for tests."""
+        """``alerts`` defaults to the admin alerts in the outbox's database; ``clock`` is for tests;
+        ``links`` signs access certification links (CERTIFICATION_KEY)."""
+        self._links = links
         self._outbox = outbox
         self._mailer = mailer
         self._alerts = alerts or AlertStore(outbox.engine)
@@ -78,6 +82,7 @@ class EmailActivities:
 
     @activity.defn(name="send_email")
     async def send_email(self, request: EmailRequest) -> EmailOutcome:
+        request = self._with_link(request)
         outcome = EmailOutcome(sent=[], failed=[])
         waits: list[timedelta] = []
         for recipient in request.recipients:
@@ -182,6 +187,21 @@ class EmailActivities:
             ) from None
         await self._outbox.mark_sent(key, provider=receipt.provider, provider_message_id=receipt.message_id)
         return True
+
+    def _with_link(self, request: EmailRequest) -> EmailRequest:
+        """An access certification email gets its signed link here: the key never enters a workflow.
+        The link expires at the round's due date, so every attempt signs the very same link."""
+        if request.kind is not EmailKind.ACCESS_CERTIFICATION:
+            return request
+        if self._links is None:
+            raise ApplicationError(
+                "CERTIFICATION_KEY and CERTIFICATION_BASE_URL are not set: no certification link can be signed",
+                type="CertificationLinkUnavailable",
+                non_retryable=True,
+            )
+        due = datetime.fromisoformat(str(request.facts["due_at"]))
+        link = self._links.link(request.engagement_id, int(request.facts["round"]), due)
+        return request.model_copy(update={"facts": {**request.facts, "link": link}})
 
     def _render(self, request: EmailRequest, recipient: Recipient, key: str) -> RenderedEmail:
         organizer = Recipient(name=self._mailer.from_name, email=self._mailer.from_email)

@@ -175,6 +175,7 @@ def write_pack(folder: Path, pack: EvidencePack, html: str) -> list[Path]:
         "grants": pack.grants,
         "revocations": pack.revocations,
         "access_reviews": pack.reviews,
+        "certifications": pack.certifications,
         "emails": pack.emails,
         "alerts": pack.alerts,
         "audit_log": pack.audit,

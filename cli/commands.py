@@ -12,6 +12,7 @@ from domain.commands import (
     AskQuestion,
     CancelEngagement,
     CancelSession,
+    CertifyAccess,
     ChangeRole,
     Command,
     DropParkedEffect,
@@ -76,6 +77,8 @@ def command_model(args: argparse.Namespace) -> Command:
         return AnswerQuestion(actor=actor, question_id=args.question_id, answer=args.text)
     if name == "review-access":
         return RequestAccessReview(actor=actor)
+    if name == "certify":
+        return CertifyAccess(actor=actor, round=args.round, email=args.email, decision=args.decision)
     if name == "revoke-now":
         return RevokeAccessNow(actor=actor, email=args.email, reason=args.reason)
     if name == "restore-access":

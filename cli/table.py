@@ -41,6 +41,8 @@ EMAIL_KINDS: Final = (
     "cancellation",
     "check_progress",
     "check_pre_adverse_notice",
+    "access_certification",
+    "certification_escalation",
 )
 
 COMMANDS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
@@ -60,6 +62,7 @@ COMMANDS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "ask": ("record a transition-window question", ("transition",)),
     "answer": ("answer a transition-window question", ("transition",)),
     "review-access": ("reconcile the IAM now", ("delivery",)),
+    "certify": ("keep or revoke an engineer in an access certification round", ("delivery", "notice")),
     "revoke-now": (
         "emergency: revoke one engineer's access, or everyone's, at once",
         ("awaiting_nda", "onboarding", "delivery", "notice", "transition"),

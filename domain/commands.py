@@ -12,7 +12,7 @@ from domain.spec import EngineerSpec
 from domain.vocabulary import KnowledgeTransferDocument, Model, Phase
 
 Location = Annotated[str, Text(2000)]
-ActorSource = Literal["os_user", "declared", "tls_client_cert", "api_key"]
+ActorSource = Literal["os_user", "declared", "tls_client_cert", "api_key", "signed_link"]
 
 
 class Command(Model):
@@ -20,7 +20,8 @@ class Command(Model):
     """Who sends the command: recorded in the audit log."""
     actor_source: ActorSource = "os_user"
     """How the actor is known: the identity the Temporal connection authenticated (a TLS client
-    certificate, an API key), a name given with ``--actor``, or the operating system's user."""
+    certificate, an API key), a name given with ``--actor``, the operating system's user, or the
+    signed certification link the client's IAM owner followed (``certification.py``)."""
 
 
 class RecordNdaSigned(Command):
@@ -103,6 +104,14 @@ class RevokeAccessNow(Command):
     email: EmailStr | None = None
     """One engineer; every engineer when omitted."""
     reason: LongText
+
+
+class CertifyAccess(Command):
+    """The client's IAM owner keeps or revokes one engineer's access in a certification round."""
+
+    round: int = Field(ge=1, le=1_000_000)
+    email: EmailStr
+    decision: Literal["keep", "revoke"]
 
 
 class RestoreAccess(Command):

@@ -227,6 +227,34 @@ class CheckPreAdverseNoticeFacts(EmailFacts):
     final_at: str
 
 
+LINK_ADDED_WHEN_SENT = "(your personal link is added when this email is sent)"
+"""The link fact as the workflow queues it: the email activity signs the real link (the key never
+enters a workflow) and puts it in place of this."""
+
+
+class AccessCertificationFacts(AboutEngagement):
+    """The client's IAM owner is asked to keep or revoke each engineer, through a signed link."""
+
+    kind = EmailKind.ACCESS_CERTIFICATION
+    round: int
+    due_at: str
+    engineers: str
+    """One ``- `` line per engineer: name, email, role, groups."""
+    default_rule: str
+    """What happens to an engineer left undecided at the due date, in words."""
+    link: str = LINK_ADDED_WHEN_SENT
+
+
+class CertificationEscalationFacts(AboutEngagement):
+    """Nobody answered a round by its due date and the rule kept access: the firm's lead follows up."""
+
+    kind = EmailKind.CERTIFICATION_ESCALATION
+    round: int
+    due_at: str
+    iam_owner: str
+    engineers: str
+
+
 FACTS_BY_KIND: dict[EmailKind, type[EmailFacts]] = {
     cls.kind: cls
     for cls in (
@@ -256,6 +284,8 @@ FACTS_BY_KIND: dict[EmailKind, type[EmailFacts]] = {
         CancellationFacts,
         CheckProgressFacts,
         CheckPreAdverseNoticeFacts,
+        AccessCertificationFacts,
+        CertificationEscalationFacts,
     )
 }
 """Every kind has exactly one facts model (a test holds each model to its template)."""

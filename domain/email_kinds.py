@@ -37,6 +37,8 @@ class EmailKind(StrEnum):
     CANCELLATION = "cancellation"
     CHECK_PROGRESS = "check_progress"
     CHECK_PRE_ADVERSE_NOTICE = "check_pre_adverse_notice"
+    ACCESS_CERTIFICATION = "access_certification"
+    CERTIFICATION_ESCALATION = "certification_escalation"
 
 
 ENGINEER_ADDRESSED = frozenset(
@@ -96,6 +98,9 @@ def recipients(kind: EmailKind, spec: EngagementSpec) -> list[Recipient]:
         EmailKind.TRANSITION_CLOSING: transition,
         EmailKind.CLOSING_REPORT: [_r(c.engagement_manager), _r(c.signatory), _r(spec.firm_lead)],
         EmailKind.CANCELLATION: [_r(c.signatory), _r(spec.firm_lead)],
+        # The signed link is the IAM owner's alone: nobody else receives it.
+        EmailKind.ACCESS_CERTIFICATION: [_r(c.iam_owner)],
+        EmailKind.CERTIFICATION_ESCALATION: [_r(spec.firm_lead)],
     }
     chosen = table.get(kind)
     if chosen is None:

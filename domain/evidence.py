@@ -136,6 +136,19 @@ class ReviewEvidence(Record):
     corrections: list[str]
 
 
+class CertificationEvidence(Record):
+    """One answer of an access certification round: the IAM owner's, or the spec's rule at the due date."""
+
+    round: int
+    engineer: str
+    """The engineer's email."""
+    decision: str
+    decided_by: str
+    """Who answered (through the signed link: the IAM owner), or ``default applied``."""
+    decided_at: datetime
+    default_applied: bool
+
+
 class EvidencePack(Record):
     engagement_id: str
     contract_id: str
@@ -148,6 +161,7 @@ class EvidencePack(Record):
     grants: list[GrantEvidence]
     revocations: list[RevocationEvidence]
     reviews: list[ReviewEvidence]
+    certifications: list[CertificationEvidence] = []
     emails: list[EmailRow]
     alerts: list[AlertRow]
     audit: list[AuditRow]
@@ -279,11 +293,42 @@ def build_pack(records: EngagementRecords, revocation_sla: timedelta) -> Evidenc
         grants=grants,
         revocations=revocations,
         reviews=reviews,
+        certifications=certifications(records.audit),
         emails=records.emails,
         alerts=records.alerts,
         audit=records.audit,
         chain=records.chain,
     )
+
+
+def certifications(audit: list[AuditRow]) -> list[CertificationEvidence]:
+    """Every certification answer from the audit log, in order; the rule's decisions as ``default applied``."""
+    rows = []
+    for entry in audit:
+        if entry.action == "certification_decided":
+            rows.append(
+                CertificationEvidence(
+                    round=int(entry.details.get("round", 0) or 0),
+                    engineer=str(entry.details.get("engineer", "")),
+                    decision=str(entry.details.get("decision", "")),
+                    decided_by=entry.actor,
+                    decided_at=entry.at,
+                    default_applied=False,
+                )
+            )
+        elif entry.action == "certification_default_applied":
+            rows += [
+                CertificationEvidence(
+                    round=int(entry.details.get("round", 0) or 0),
+                    engineer=str(engineer),
+                    decision=str(entry.details.get("decision", "")),
+                    decided_by="default applied",
+                    decided_at=entry.at,
+                    default_applied=True,
+                )
+                for engineer in entry.details.get("engineers", [])
+            ]
+    return rows
 
 
 def revoked_since(pack: EvidencePack, since: date) -> list[RevocationEvidence]:

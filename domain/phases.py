@@ -11,6 +11,7 @@ from domain.commands import (
     AskQuestion,
     CancelEngagement,
     CancelSession,
+    CertifyAccess,
     ChangeRole,
     Command,
     DropParkedEffect,
@@ -81,6 +82,13 @@ COMMANDS: tuple[CommandRule, ...] = (
     _rule("ask_question", "ask", AskQuestion, {P.TRANSITION}, "record a transition-window question"),
     _rule("answer_question", "answer", AnswerQuestion, {P.TRANSITION}, "answer a transition-window question"),
     _rule("request_access_review", "review-access", RequestAccessReview, {P.DELIVERY}, "reconcile the IAM now"),
+    _rule(
+        "certify_access",
+        "certify",
+        CertifyAccess,
+        {P.DELIVERY, P.NOTICE},
+        "keep or revoke an engineer in an access certification round",
+    ),
     _rule(
         "revoke_access_now",
         "revoke-now",

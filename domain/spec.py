@@ -54,6 +54,7 @@ ReminderInterval = Annotated[timedelta, Duration(floor=_HOUR, ceiling=90 * _DAY)
 ReviewInterval = Annotated[timedelta, Duration(floor=_DAY, ceiling=365 * _DAY)]
 AlertDelay = Annotated[timedelta, Duration(floor=timedelta(minutes=5), ceiling=_DAY)]
 ParkDelay = Annotated[timedelta, Duration(floor=timedelta(minutes=1), ceiling=_DAY)]
+CertificationDue = Annotated[timedelta, Duration(floor=_DAY, ceiling=90 * _DAY)]
 RetryDelay = Annotated[timedelta, Duration(floor=timedelta(minutes=5), ceiling=7 * _DAY)]
 RoleName = Annotated[str, Text(100)]
 
@@ -220,6 +221,12 @@ class EngagementSpec(Strict):
     """A side effect (email, record) still failing after this long is parked and an admin alerted."""
     parked_effect_retry_interval: RetryDelay = timedelta(hours=1)
     """How long a parked side effect waits before it is tried again by itself."""
+    certification_default: Literal["keep", "revoke"] | None = None
+    """Access certification: each periodic review asks the client's IAM owner, through a signed link, to
+    keep or revoke each engineer; engineers left undecided at the due date are kept (and the firm's lead
+    alerted) or revoked. Unset: no certification round (the review reconciles the policy only)."""
+    certification_due: CertificationDue = timedelta(days=14)
+    """How long the IAM owner has to answer a round (never past the next review)."""
     screening: Screening | None = None
     """How background checks run; unset: the firm-wide setting (SCREENING_PROVIDER) chosen at start."""
 

@@ -156,6 +156,36 @@ class DeliveryProblem(Model):
     at: datetime
 
 
+class CertificationEntry(Model):
+    """One engineer of a certification round, as listed to the client's IAM owner, and the answer."""
+
+    email: str
+    name: str
+    role: str
+    groups: list[str]
+    """The groups the IAM read back when the round opened."""
+    decision: Literal["keep", "revoke"] | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    default_applied: bool = False
+    """Nobody answered by the due date: the spec's ``certification_default`` decided."""
+
+
+class Certification(Model):
+    """An open round of access certification (README "Access certification")."""
+
+    round: int
+    opened_at: datetime
+    due_at: datetime
+    engineers: list[CertificationEntry]
+
+    def entry(self, email: str) -> CertificationEntry | None:
+        return next((e for e in self.engineers if e.email.lower() == email.lower()), None)
+
+    def undecided(self) -> list[CertificationEntry]:
+        return [e for e in self.engineers if e.decision is None]
+
+
 class CheckCompleted(Model):
     email: str
     outcome: Literal["cleared", "failed", "cancelled"]
@@ -205,6 +235,10 @@ class EngagementState(Model):
     handover_reminder_sent_for: datetime | None = None
     """The end date the last handover reminder was sent for (a moved end date earns a new one)."""
     revocation: RevocationEvidence | None = None
+    certification: Certification | None = None
+    """The access certification round waiting for the IAM owner's answers (one at a time)."""
+    certification_rounds: int = 0
+    """How many certification rounds were opened: the next one's number."""
     email_occurrences: dict[str, int] = Field(default_factory=dict)
     effects: list[Effect] = Field(default_factory=list)
     """Side effects decided but not yet performed."""

@@ -9,7 +9,14 @@ from pydantic import Field
 from domain.access import is_in_step, plan_engineer
 from domain.effects import describe
 from domain.spec import EngagementSpec
-from domain.state import DeliveryProblem, EngagementState, HandoverSession, Question, RevocationEvidence
+from domain.state import (
+    CertificationEntry,
+    DeliveryProblem,
+    EngagementState,
+    HandoverSession,
+    Question,
+    RevocationEvidence,
+)
 from domain.vocabulary import ACCESS_PHASES, CheckStatus, KnowledgeTransferDocument, Model, Phase, describe_duration
 
 
@@ -93,6 +100,37 @@ class EngagementSummary(Model):
     runs: int
 
 
+class CertificationView(Model):
+    """The open access certification round, as the certification page shows it (query ``certification``)."""
+
+    open: bool
+    round: int = 0
+    due_at: datetime | None = None
+    client: str
+    contract_id: str
+    iam_owner_name: str
+    iam_owner_email: str
+    """The person the signed link was sent to: the actor of the decisions sent through it."""
+    engineers: list[CertificationEntry] = Field(default_factory=list)
+
+
+def certification_view(spec: EngagementSpec, state: EngagementState) -> CertificationView:
+    owner = spec.client.contacts.iam_owner
+    view = CertificationView(
+        open=False,
+        client=spec.client.name,
+        contract_id=spec.contract_id,
+        iam_owner_name=owner.name,
+        iam_owner_email=str(owner.email),
+    )
+    current = state.certification
+    if current is None or state.phase not in (Phase.DELIVERY, Phase.NOTICE):
+        return view
+    return view.model_copy(
+        update={"open": True, "round": current.round, "due_at": current.due_at, "engineers": current.engineers}
+    )
+
+
 def settled(spec: EngagementSpec, state: EngagementState) -> bool:
     """Nothing decided is still waiting: no queued effect, every identity matches its plan."""
     return (
@@ -116,6 +154,13 @@ def settled(spec: EngagementSpec, state: EngagementState) -> bool:
 def next_deadline(spec: EngagementSpec, state: EngagementState) -> Deadline | None:
     if state.phase is Phase.AWAITING_NDA:
         return Deadline(label="NDA deadline", at=state.contract_signed_at + spec.nda_deadline)
+    due = state.certification.due_at if state.certification is not None else None
+    if due is not None:
+        review, end = state.next_access_review_at, state.end_date
+        if (state.phase is Phase.DELIVERY and (review is None or due < review)) or (
+            state.phase is Phase.NOTICE and end is not None and due < end
+        ):
+            return Deadline(label="access certification due", at=due)
     if state.phase is Phase.DELIVERY and state.next_access_review_at:
         return Deadline(label="next access review", at=state.next_access_review_at)
     if state.phase is Phase.NOTICE and state.end_date:

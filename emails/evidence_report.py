@@ -124,6 +124,15 @@ def evidence_report(pack: EvidencePack) -> str:
             "No access review has run yet.",
         ),
         _table(
+            "Access certifications",
+            ["round", "engineer", "decision", "by", "at"],
+            [
+                [_e(c.round), _e(c.engineer), _e(c.decision), _e(c.decided_by), _e(c.decided_at)]
+                for c in pack.certifications
+            ],
+            "No access certification was answered or decided.",
+        ),
+        _table(
             "Emails",
             ["kind", "to", "subject", "state", "sent at", "delivery events"],
             [

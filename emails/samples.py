@@ -7,12 +7,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+from domain import certification_emails, screening_emails
 from domain import email_builders as build
-from domain import screening_emails
 from domain.email_facts import EmailFacts
 from domain.email_kinds import ENGINEER_ADDRESSED, EmailKind, Recipient, recipients
 from domain.spec import EngagementSpec
 from domain.state import (
+    Certification,
+    CertificationEntry,
     EngagementState,
     EngineerAccessReadBack,
     EngineerState,
@@ -106,6 +108,17 @@ def _builders(spec: EngagementSpec) -> dict[EmailKind, Callable[[], EmailFacts]]
         ]
     )
     ended = _readbacks(state)
+    review_at = notice - timedelta(days=30)
+    certification = Certification(
+        round=3,
+        opened_at=review_at,
+        due_at=review_at + spec.certification_due,
+        engineers=[
+            CertificationEntry(email=e.email, name=e.spec.name, role=e.spec.role, groups=e.groups)
+            for e in state.engineers
+        ],
+    )
+    link = "https://certify.firm.example/c/eyJlIjoiZW5nYWdlbWVudC1BQ01FIn0.c2FtcGxlLXNpZ25hdHVyZQ"
     assert state.end_date is not None
     end: datetime = state.end_date
     return {
@@ -158,6 +171,12 @@ def _builders(spec: EngagementSpec) -> dict[EmailKind, Callable[[], EmailFacts]]
         ),
         EmailKind.CHECK_PROGRESS: lambda: screening_emails.check_progress(
             spec.client.name, engineer.spec, checks, "adverse_action", notice + timedelta(days=7)
+        ),
+        EmailKind.ACCESS_CERTIFICATION: lambda: certification_emails.access_certification(
+            spec, state, certification
+        ).model_copy(update={"link": link}),
+        EmailKind.CERTIFICATION_ESCALATION: lambda: certification_emails.certification_escalation(
+            spec, state, certification, certification.engineers
         ),
         EmailKind.CHECK_PRE_ADVERSE_NOTICE: lambda: screening_emails.check_pre_adverse_notice(
             spec.client.name, engineer.spec, checks, notice + timedelta(days=7)

@@ -339,6 +339,29 @@ TEMPLATES: dict[EmailKind, EmailTemplate] = {
         Facts((("Decision final on", "{{ final_at | when }}"),)),
         Paragraph("If you dispute the report, nothing becomes final until the provider has looked into it."),
     ),
+    EmailKind.ACCESS_CERTIFICATION: _t(
+        "{{ client }}: please certify your engineers' access by {{ due_at | when }}",
+        Paragraph(
+            "It is time for the periodic access certification of contract {{ contract_id }} (round {{ round }}). "
+            "For each engineer below, please tell us whether they should keep their access or lose it."
+        ),
+        Listing("{{ engineers }}"),
+        Paragraph(
+            "Open your personal link, choose keep or revoke for each engineer and send your answer. A revocation "
+            "takes effect at once in your IAM. The link is yours alone and stops working on {{ due_at | when }}."
+        ),
+        Facts((("Your link", "{{ link }}"), ("Please answer by", "{{ due_at | when }}"))),
+        Paragraph("For engineers you have not answered for by then, {{ default_rule }}."),
+    ),
+    EmailKind.CERTIFICATION_ESCALATION: _t(
+        "{{ client }}: access certification round {{ round }} was not answered",
+        Paragraph(
+            "{{ iam_owner }} did not answer access certification round {{ round }} of contract {{ contract_id }} "
+            "by {{ due_at | when }}. As the contract's rule says, these engineers keep their access:"
+        ),
+        Listing("{{ engineers }}"),
+        Paragraph("Please follow up with the client, who can still revoke access with the firm's help."),
+    ),
 }
 
 _LATE_SESSION_FACTS = frozenset({"where", "attendees", "location", "join_url", "invitees"})

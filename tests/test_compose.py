@@ -30,7 +30,7 @@ __all__ = ["dev_server"]
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
-APP_SERVICES = ("worker", "webhook", "codec-server")
+APP_SERVICES = ("worker", "webhook", "codec-server", "certification")
 SEARCH_ATTRIBUTES = declared()  # the one list (adapters/search_attributes.py)
 
 

@@ -24,6 +24,9 @@ def test_histories_are_saved() -> None:
     assert {f"{path}_v3" for path in V3_PATHS} <= names
     # v4: the same paths with the IAM lane and side-effect lanes (the iam-lane patch), and the lifecycle.
     assert {f"{path}_v4" for path in V3_PATHS} | {"engagement_full_lifecycle_v4"} <= names
+    # v5: access certification (the certification patch): a round answered by Update, then one nobody
+    # answers, revoked by the spec's rule at its due date (tests/test_certification.py).
+    assert {"certification_v5"} <= names
 
 
 V3_PATHS = (

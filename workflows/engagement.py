@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         Command,
         RecordCheckResult,
     )
+    from domain.decisions import certification as certification_rules
     from domain.decisions import decide, dry_run
     from domain.decisions import lifecycle as rules
     from domain.decisions.change import SYSTEM, Change, Refusal
@@ -39,8 +40,10 @@ with workflow.unsafe.imports_passed_through():
         EngineerState,
     )
     from domain.views import (
+        CertificationView,
         EngagementSummary,
         StatusView,
+        certification_view,
         current_details,
         needs_attention,
         next_deadline,
@@ -70,6 +73,8 @@ class EngagementWorkflow(EngagementCommands):
         self._first_run = input.state is None
         self._lanes = workflow.patched("iam-lane")
         """The IAM apart from the side-effect lanes (engagements started since); earlier runs replay as they ran."""
+        self._certifying = workflow.patched("certification")
+        """Access certification rounds after each review (engagements started since, with a spec that asks)."""
         if self._first_run:
             if self._lanes:
                 self._change().queue(EngagementRecordEffect(at=self._state.contract_signed_at))
@@ -247,12 +252,31 @@ class EngagementWorkflow(EngagementCommands):
         state = self._state
         if state.phase is not Phase.DELIVERY:
             return
+        if self._certification_default_due():
+            return
         if rules.review_due(state, self._now()):
             await self._access.review()
+            if self._certifying:
+                certification_rules.open_round(self._change())
             return
         if self._converge_again():
             return
-        await self._sleep_until(state.next_access_review_at, "access review")
+        await self._sleep_until(*self._or_certification_due(state.next_access_review_at, "access review"))
+
+    def _certification_default_due(self) -> bool:
+        """The open certification round's due date passed: the spec's rule decides for the undecided."""
+        if self._certifying and certification_rules.due(self._state, self._now()):
+            certification_rules.apply_default(self._change())
+            self._events += 1
+            return True
+        return False
+
+    def _or_certification_due(self, moment: datetime | None, label: str) -> tuple[datetime | None, str]:
+        """The earlier of a phase's next moment and the open certification round's due date."""
+        due = certification_rules.due_at(self._state) if self._certifying else None
+        if due is not None and (moment is None or due < moment):
+            return due, "access certification due"
+        return moment, label
 
     async def _notice(self) -> None:
         await self._access.converge()
@@ -264,6 +288,8 @@ class EngagementWorkflow(EngagementCommands):
         if now >= state.end_date:
             await self._end_date()
             return
+        if self._certification_default_due():
+            return
         remind_at = state.end_date - self._spec.handover_reminder_lead
         if rules.handover_reminder_due(self._spec, state, now):
             rules.remind_handover(self._change())
@@ -271,12 +297,16 @@ class EngagementWorkflow(EngagementCommands):
         if self._converge_again():
             return
         await self._sleep_until(
-            *((remind_at, "handover reminder") if now < remind_at else (state.end_date, "end date"))
+            *self._or_certification_due(
+                *((remind_at, "handover reminder") if now < remind_at else (state.end_date, "end date"))
+            )
         )
 
     async def _end_date(self) -> None:
         """The agreed end: every grant of every engineer revoked at once, and proven by read-back."""
         rules.end_date_reached(self._change())
+        if self._certifying:
+            certification_rules.close_at_end(self._change())
         readbacks = await self._access.wind_down(actor=SYSTEM, reason="end date")
         rules.access_ended(self._change(), readbacks)
 
@@ -353,3 +383,8 @@ class EngagementWorkflow(EngagementCommands):
     @workflow.query(name="status")
     def status(self) -> StatusView:
         return status_view(self._spec, self._state)
+
+    @workflow.query(name="certification")
+    def certification(self) -> CertificationView:
+        """The open access certification round (for the certification page)."""
+        return certification_view(self._spec, self._state)

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
         AskQuestion,
         CancelEngagement,
         CancelSession,
+        CertifyAccess,
         ChangeRole,
         Command,
         DropParkedEffect,
@@ -136,6 +137,15 @@ class EngagementCommands:
 
     @request_access_review.validator
     def _validate_review(self, command: RequestAccessReview) -> None:
+        self._validate(command)
+
+    @workflow.update(name="certify_access")
+    def certify_access(self, command: CertifyAccess) -> Ack:
+        """The client's IAM owner keeps or revokes one engineer (through the signed certification link)."""
+        return self._decide(command)
+
+    @certify_access.validator
+    def _validate_certify(self, command: CertifyAccess) -> None:
         self._validate(command)
 
     @workflow.update(name="cancel_engagement")

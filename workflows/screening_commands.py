@@ -28,7 +28,9 @@ async def find_check(client: Client, engagement_workflow_id: str, email: str) ->
     """The engineer's provider check that still runs (the newest, when there were several)."""
     found: WorkflowHandle[Any, CheckCompleted] | None = None
     for n in range(1, MAX_CHECKS + 1):
-        handle = client.get_workflow_handle_for(ScreeningWorkflow.run, f"{engagement_workflow_id}/check/{n}")
+        handle: WorkflowHandle[Any, CheckCompleted] = client.get_workflow_handle(
+            f"{engagement_workflow_id}/check/{n}", result_type=CheckCompleted
+        )
         try:
             view: ScreeningView = await handle.query(ScreeningWorkflow.status)
         except RPCError as error:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.commands import Ack, Command
-from domain.decisions import handover, people
+from domain.decisions import certification, handover, people
 from domain.decisions.change import Change, Refusal, Unexpected
 from domain.effects import Effect
 from domain.phases import COMMANDS, RULES
@@ -43,6 +43,7 @@ HANDLERS: dict[str, Handler] = {
     "ask_question": handover.ask_question,
     "answer_question": handover.answer_question,
     "request_access_review": handover.request_access_review,
+    "certify_access": certification.certify_access,
 }
 assert set(HANDLERS) == {rule.update for rule in COMMANDS}, "every command in the phase table has a decision"
 

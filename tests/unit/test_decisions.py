@@ -20,6 +20,7 @@ from domain.commands import (
     AskQuestion,
     CancelEngagement,
     CancelSession,
+    CertifyAccess,
     ChangeRole,
     Command,
     DropParkedEffect,
@@ -43,7 +44,14 @@ from domain.effects import AuditEffect, EmailEffect, ParkedEffect, PhaseEffect
 from domain.email_kinds import EmailKind
 from domain.phases import COMMANDS, RULES
 from domain.spec import EngagementSpec, EngineerSpec, parse_spec
-from domain.state import EngagementState, EngineerState, HandoverSession, Question
+from domain.state import (
+    Certification,
+    CertificationEntry,
+    EngagementState,
+    EngineerState,
+    HandoverSession,
+    Question,
+)
 from domain.vocabulary import CheckStatus, KnowledgeTransferDocument, Phase
 from tests.sample_spec import spec_data
 
@@ -73,6 +81,16 @@ def state_in(phase: Phase) -> EngagementState:
                 session_id="s1", title="Walkthrough", starts_at=NOW + timedelta(days=2), duration=timedelta(hours=1)
             )
         ]
+    if phase in (Phase.DELIVERY, Phase.NOTICE):  # a certification round waits for the IAM owner
+        state.certification_rounds = 1
+        state.certification = Certification(
+            round=1,
+            opened_at=NOW - timedelta(days=1),
+            due_at=NOW + timedelta(days=13),
+            engineers=[
+                CertificationEntry(email=e.email, name=e.spec.name, role=e.spec.role, groups=[]) for e in engineers
+            ],
+        )
     if phase is Phase.TRANSITION:
         state.questions = [Question(question_id="q1", text="Where?", asked_by="c", asked_at=NOW - timedelta(days=1))]
     return state
@@ -99,6 +117,7 @@ def sample_command(command: type[Command]) -> Command:
         AskQuestion: AskQuestion(actor="lee", question_id="q2", text="How?"),
         AnswerQuestion: AnswerQuestion(actor="fran", question_id="q1", answer="Here."),
         RequestAccessReview: RequestAccessReview(actor="ian"),
+        CertifyAccess: CertifyAccess(actor="ian", round=1, email=CAROL, decision="revoke"),
         RevokeAccessNow: RevokeAccessNow(actor="ciso", reason="breach"),
         RestoreAccess: RestoreAccess(actor="ciso"),
         CancelEngagement: CancelEngagement(actor="erin", reason="withdrawn"),
@@ -130,8 +149,8 @@ def test_every_command_in_every_phase_follows_the_table(rule: Any, phase: Phase)
 
 
 def test_the_phase_table_covers_every_command_model_once() -> None:
-    assert len(RULES) == len(COMMANDS) == 20
-    assert len({r.update for r in COMMANDS}) == len({r.cli for r in COMMANDS}) == 20
+    assert len(RULES) == len(COMMANDS) == 21
+    assert len({r.update for r in COMMANDS}) == len({r.cli for r in COMMANDS}) == 21
 
 
 def test_notice_sets_the_end_date_and_queues_its_audit_email_and_phase_in_order() -> None:
@@ -204,6 +223,13 @@ COMMAND_STRATEGIES: list[st.SearchStrategy[Command]] = [
     st.builds(AskQuestion, actor=TEXT, question_id=IDS, text=TEXT),
     st.builds(AnswerQuestion, actor=TEXT, question_id=IDS, answer=TEXT),
     st.builds(RequestAccessReview, actor=TEXT),
+    st.builds(
+        CertifyAccess,
+        actor=TEXT,
+        round=st.integers(1, 3),
+        email=EMAILS,
+        decision=st.sampled_from(["keep", "revoke"]),
+    ),
     st.builds(RevokeAccessNow, actor=TEXT, email=st.none() | EMAILS, reason=TEXT),
     st.builds(RestoreAccess, actor=TEXT, email=st.none() | EMAILS),
     st.builds(CancelEngagement, actor=TEXT, reason=TEXT),

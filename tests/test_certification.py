@@ -1,0 +1,105 @@
+"""Access certification on the time-skipping server, against the real SCIM peer and PostgreSQL: a
+round answered by Update, then a scheduled round nobody answers, whose due date applies the spec's
+rule (revoke) and the IAM reads it back. The run is the saved history ``certification_<label>``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest_asyncio
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from adapters.certification_links import LinkSigner
+from adapters.db import EngagementStore
+from adapters.evidence import engagement_records
+from adapters.scim import ScimDirectory
+from domain.commands import CertifyAccess, RecordNdaSigned, RequestAccessReview
+from domain.evidence import build_pack
+from domain.spec import EngagementSpec
+from domain.vocabulary import Phase
+from emails.evidence_report import evidence_report
+from tests.helpers import Harness
+from tests.histories_io import keep
+from tests.sample_spec import ROLES, spec_data
+from workflows.engagement import EngagementWorkflow
+
+CAROL = "carol@firm.example"
+SIGNER = LinkSigner(b"test-certification-key-of-32-bytes!", "http://127.0.0.1:9/")
+LINK = re.compile(r"http://127\.0\.0\.1:\d+/c/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+@pytest_asyncio.fixture
+async def certifying(
+    env: WorkflowEnvironment, store: EngagementStore, tenant: ScimDirectory, tmp_path: Path
+) -> AsyncIterator[Harness]:
+    """The harness, its email activity signing certification links."""
+    async with Harness.running(env.client, store, tenant, tmp_path, links=SIGNER) as running:
+        yield running
+
+
+def carol_only(harness: Harness, default: str) -> EngagementSpec:
+    carol = [e for e in spec_data()["engineers"] if e["email"] == CAROL]
+    return harness.spec(engineers=carol, roles={"analyst": ROLES["analyst"]}, certification_default=default)
+
+
+async def certification_links(harness: Harness, handle: WorkflowHandle[Any, Any]) -> list[str]:
+    rows = [r for r in await harness.mail.outbox(handle.id) if r.kind == "access_certification"]
+    assert all(r.recipient == "ian@acme.example" and r.state == "sent" for r in rows)
+    return [m.group(0) for r in rows if (m := LINK.search(r.body_text))]
+
+
+async def test_an_unanswered_round_applies_the_rule_at_its_due_date(
+    env: WorkflowEnvironment, certifying: Harness
+) -> None:
+    harness = certifying
+    handle = await harness.start(carol_only(harness, "revoke"))
+    await harness.settle(handle, Phase.AWAITING_NDA)
+    await harness.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
+    await harness.settle(handle, Phase.DELIVERY)
+
+    # Round 1, after a requested review: the IAM owner keeps Carol (an Update, as the page sends it).
+    await harness.update(handle, RequestAccessReview(actor="ian"))
+    view = await harness.settle(handle, Phase.DELIVERY)
+    assert view.next_deadline and view.next_deadline.label == "access certification due"
+    [link] = await certification_links(harness, handle)
+    due = view.next_deadline.at
+    claims = SIGNER.verify(link.rsplit("/", 1)[1], due - timedelta(seconds=1))
+    assert (claims.engagement_id, claims.round, claims.expires_at) == (handle.id, 1, due.replace(microsecond=0))
+    round_1 = await handle.query(EngagementWorkflow.certification)
+    assert round_1.open and [(e.email, e.groups) for e in round_1.engineers] == [(CAROL, ["ticketing"])]
+    await harness.update(handle, CertifyAccess(actor="ian@acme.example", round=1, email=CAROL, decision="keep"))
+    await harness.settle(handle, Phase.DELIVERY)
+    assert not (await handle.query(EngagementWorkflow.certification)).open
+    assert (await harness.iam(CAROL)).groups == {"ticketing"}
+
+    # Round 2, after the scheduled review: nobody answers, and the due date revokes Carol.
+    await env.sleep(timedelta(days=30, hours=1))
+    await harness.settle(handle, Phase.DELIVERY)
+    assert len(await certification_links(harness, handle)) == 2
+    await env.sleep(timedelta(days=14, hours=1))
+    view = await harness.settle(handle, Phase.DELIVERY)
+    assert next(e for e in view.engineers if e.email == CAROL).suspended
+    identity = await harness.iam(CAROL)
+    assert identity.groups == set() and not identity.active  # read back from the SCIM peer
+
+    audit = [(a.action, a.details) for a in await harness.store.audit_entries(handle.id)]
+    decided = [d for action, d in audit if action == "certification_decided"]
+    assert [(d["round"], d["engineer"], d["decision"]) for d in decided] == [(1, CAROL, "keep")]
+    [applied] = [d for action, d in audit if action == "certification_default_applied"]
+    assert (applied["round"], applied["decision"], applied["engineers"]) == (2, "revoke", [CAROL])
+    assert await harness.alerts(handle) == []  # revoke is the rule: nobody needs alerting
+
+    # The evidence pack: who answered what, and what the rule decided.
+    pack = build_pack(await engagement_records(harness.store.engine, handle.id), timedelta(minutes=15))
+    assert [(c.round, c.engineer, c.decision, c.decided_by) for c in pack.certifications] == [
+        (1, CAROL, "keep", "ian@acme.example"),
+        (2, CAROL, "revoke", "default applied"),
+    ]
+    assert "Access certifications" in evidence_report(pack)
+    await keep("certification", await handle.fetch_history())

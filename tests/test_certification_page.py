@@ -1,0 +1,105 @@
+"""The whole certification path in a real browser (Debian's Chromium, driven by Playwright, headless):
+the link from the email the IAM owner received, the page, a revoke decision, and the engineer gone
+from the SCIM peer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.async_api import async_playwright
+from temporalio.testing import WorkflowEnvironment
+
+from adapters.certification_links import LinkSigner
+from adapters.db import EngagementStore
+from adapters.scim import ScimDirectory
+from certification import TemporalCertifications, certification_app
+from domain.commands import RecordNdaSigned, RequestAccessReview
+from domain.vocabulary import Phase
+from tests.conftest import free_port
+from tests.helpers import Harness
+from tests.sample_spec import ROLES, spec_data
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ALICE, CAROL = "alice@firm.example", "carol@firm.example"
+LINK = re.compile(r"http://127\.0\.0\.1:\d+/c/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed (scripts/test.sh)")
+
+
+@contextlib.asynccontextmanager
+async def serving(app: object, port: int) -> AsyncIterator[None]:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))  # type: ignore[arg-type]
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:  # the server says when it listens
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.05)
+        yield
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_the_iam_owner_revokes_an_engineer_through_the_emailed_link(
+    env: WorkflowEnvironment, store: EngagementStore, tenant: ScimDirectory, tmp_path: Path
+) -> None:
+    port = free_port()
+    signer = LinkSigner(b"browser-test-certification-key-32b", f"http://127.0.0.1:{port}")
+    async with (
+        Harness.running(env.client, store, tenant, tmp_path, links=signer) as harness,
+        serving(certification_app(signer, TemporalCertifications(env.client)), port),
+    ):
+        engineers = [e for e in spec_data()["engineers"] if e["email"] == CAROL]
+        engineers.append({**engineers[0], "name": "Alice Dev", "email": ALICE})
+        spec = harness.spec(engineers=engineers, roles={"analyst": ROLES["analyst"]}, certification_default="keep")
+        handle = await harness.start(spec)
+        await harness.settle(handle, Phase.AWAITING_NDA)
+        await harness.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
+        await harness.settle(handle, Phase.DELIVERY)
+        await harness.update(handle, RequestAccessReview(actor="ian"))
+        await harness.settle(handle, Phase.DELIVERY)
+        assert (await harness.iam(CAROL)).groups == {"ticketing"}
+
+        # The link, as the IAM owner reads it in the email.
+        [email] = [r for r in await harness.mail.outbox(handle.id) if r.kind == "access_certification"]
+        assert email.recipient == "ian@acme.example"
+        match = LINK.search(email.body_text)
+        assert match is not None, email.body_text
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
+            try:
+                page = await browser.new_page(java_script_enabled=False)  # the page needs no script
+                response = await page.goto(match.group(0))
+                assert response is not None and response.status == 200
+                await page.get_by_role("heading", name="Access certification").wait_for()
+                carol = page.locator("tr", has_text=CAROL)
+                await carol.get_by_label("revoke").check()
+                await page.get_by_role("button", name="Send my answers").click()
+                await page.get_by_role("heading", name="Thank you").wait_for()
+                assert "access is being revoked now" in await page.locator("main").inner_text()
+                tampered = match.group(0)[:-3] + ("AAA" if not match.group(0).endswith("AAA") else "BBB")
+                refused = await page.goto(tampered)
+                assert refused is not None and refused.status == 403
+            finally:
+                await browser.close()
+
+        # The revocation reached the engagement, which revoked at once and read it back from SCIM.
+        view = await harness.settle(handle, Phase.DELIVERY)
+        assert next(e for e in view.engineers if e.email == CAROL).suspended
+        identity = await harness.iam(CAROL)
+        assert identity.groups == set() and not identity.active
+        assert (await harness.iam(ALICE)).groups == {"ticketing"}  # not answered yet: untouched
+        decided = [a for a in await harness.store.audit_entries(handle.id) if a.action == "certification_decided"]
+        assert [(a.actor, a.details["engineer"], a.details["actor_source"]) for a in decided] == [
+            ("ian@acme.example", CAROL, "signed_link")
+        ]
