@@ -103,3 +103,33 @@ async def test_an_unanswered_round_applies_the_rule_at_its_due_date(
     ]
     assert "Access certifications" in evidence_report(pack)
     await keep("certification", await handle.fetch_history())
+
+
+async def test_an_unanswered_round_under_the_keep_rule_keeps_access_and_escalates(
+    env: WorkflowEnvironment, certifying: Harness
+) -> None:
+    """Under ``keep`` nobody loses access for a client's silence, but the firm hears of it: an admin
+    alert, and an escalation email to the firm's lead; the audit says the rule decided."""
+    harness = certifying
+    handle = await harness.start(carol_only(harness, "keep"))
+    await harness.settle(handle, Phase.AWAITING_NDA)
+    await harness.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
+    await harness.settle(handle, Phase.DELIVERY)
+    await harness.update(handle, RequestAccessReview(actor="ian"))
+    await harness.settle(handle, Phase.DELIVERY)
+    assert len(await certification_links(harness, handle)) == 1
+
+    await env.sleep(timedelta(days=14, hours=1))  # past the due date, before the next review
+    view = await harness.settle(handle, Phase.DELIVERY)
+
+    assert not next(e for e in view.engineers if e.email == CAROL).suspended
+    identity = await harness.iam(CAROL)
+    assert identity.active and identity.groups == {"ticketing"}
+    assert not (await handle.query(EngagementWorkflow.certification)).open
+    audit = [(a.action, a.details) for a in await harness.store.audit_entries(handle.id)]
+    [applied] = [d for action, d in audit if action == "certification_default_applied"]
+    assert (applied["round"], applied["decision"], applied["engineers"]) == (1, "keep", [CAROL])
+    [alert] = await harness.alerts(handle)
+    assert alert.kind == "certification_unanswered"
+    escalations = [r for r in await harness.mail.outbox(handle.id) if r.kind == "certification_escalation"]
+    assert [(r.recipient, r.state) for r in escalations] == [("fran@firm.example", "sent")]

@@ -16,7 +16,9 @@ from domain.commands import (
     AskQuestion,
     CancelEngagement,
     CancelSession,
+    CertifyAccess,
     ChangeRole,
+    DropParkedEffect,
     GiveNotice,
     MoveEndDate,
     RecordCheckResult,
@@ -27,6 +29,7 @@ from domain.commands import (
     RequestAccessReview,
     RescheduleSession,
     RestoreAccess,
+    RetryParkedEffect,
     RevokeAccessNow,
     ScheduleSession,
 )
@@ -92,6 +95,22 @@ CASES: list[tuple[str, str, BaseModel]] = [
     ),
     ("restore-access E", "restore_access", RestoreAccess(actor="ops")),
     ("cancel E --reason withdrawn", "cancel_engagement", CancelEngagement(actor="ops", reason="withdrawn")),
+    (
+        "certify E 2 dan@x.example revoke",
+        "certify_access",
+        CertifyAccess(actor="ops", round=2, email="dan@x.example", decision="revoke"),
+    ),
+    (
+        "retry-effect E --reason fixed",
+        "retry_parked_effect",
+        RetryParkedEffect(actor="ops", reason="fixed"),
+    ),
+    (
+        "retry-effect E --effect-id 7 --reason fixed",
+        "retry_parked_effect",
+        RetryParkedEffect(actor="ops", effect_id=7, reason="fixed"),
+    ),
+    ("drop-effect E 7 --reason moot", "drop_parked_effect", DropParkedEffect(actor="ops", effect_id=7, reason="moot")),
 ]
 
 
@@ -102,6 +121,10 @@ def test_each_cli_command_maps_to_its_update(line: str, update: str, command: Ba
     args = parser().parse_args(["--actor", "ops", *shlex.split(line)])
     assert _command_model(args) == command
     assert BY_CLI[args.command].update == update
+
+
+def test_every_command_of_the_table_has_a_case_here() -> None:
+    assert {line.split()[0] for line, _, _ in CASES} == set(BY_CLI)
 
 
 def test_a_date_without_a_time_zone_is_refused_by_the_cli() -> None:
