@@ -4,7 +4,10 @@ in the Temporal UI or with the Temporal CLI, without the Temporal server ever ho
 It speaks Temporal's codec server protocol: ``POST /encode`` and ``POST /decode`` (also under a
 namespace segment, ``/{namespace}/decode``, for the CLI's endpoint templating), each taking and
 returning ``{"payloads": [...]}`` in protobuf JSON. Every call needs ``Authorization: Bearer
-<CODEC_AUTH_TOKEN>``; browsers may call it from the origins in CODEC_CORS_ORIGINS only.
+<CODEC_AUTH_TOKEN>``, or, from a browser, a session: the admin signs in once at ``/login`` with the
+token and gets an HttpOnly cookie (its expiry and an HMAC of it, never the token) that the Temporal
+UI sends along when its codec settings include cross-origin credentials. Browsers may call it from
+the origins in CODEC_CORS_ORIGINS only, and a session works only from those origins.
 
 Answers: 200 with the payloads; 401 without a bearer token, 403 with a wrong one or from an origin
 not allowed; 400 for a body that is not a payload list; 413 for a body over CODEC_MAX_BODY_BYTES;
@@ -15,19 +18,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import hmac
+import html
 import json
 import logging
 import os
 import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl
 
 import uvicorn
 from google.protobuf import json_format
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from temporalio.api.common.v1 import Payload, Payloads
 
@@ -40,6 +47,48 @@ BASE64 = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
 """Standard or URL-safe base64, padded or not: what protobuf JSON writers emit."""
 ALLOWED_HEADERS = "authorization,content-type,x-namespace"
 """What the Temporal UI sends: the token (when it passes one), JSON, and the namespace it shows."""
+
+
+SESSION_COOKIE = "codec_session"
+MAX_LOGIN_BYTES = 4096
+
+
+class Sessions:
+    """Browser sessions of admins who presented the bearer token once: a cookie value holding an
+    expiry and its HMAC under a key derived from the token, so changing the token ends every session."""
+
+    def __init__(self, token: str, lifetime: timedelta, clock: Callable[[], datetime]) -> None:
+        self._key = hashlib.sha256(b"codec-session\0" + token.encode()).digest()
+        self.lifetime = lifetime
+        self._clock = clock
+
+    def _mac(self, expires: str) -> str:
+        return hmac.new(self._key, expires.encode(), hashlib.sha256).hexdigest()
+
+    def issue(self) -> str:
+        expires = str(int((self._clock() + self.lifetime).timestamp()))
+        return f"{expires}.{self._mac(expires)}"
+
+    def valid(self, value: str | None) -> bool:
+        expires, _, mac = (value or "").partition(".")
+        if not expires.isdigit() or len(expires) > 12 or not hmac.compare_digest(mac, self._mac(expires)):
+            return False
+        return int(expires) > self._clock().timestamp()
+
+
+def _login_page(message: str, status: int = 200, cookie: str | None = None) -> HTMLResponse:
+    body = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Codec server sign-in</title></head>'
+        f"<body><main><h1>Codec server sign-in</h1><p>{html.escape(message)}</p>"
+        '<form method="post" action="/login"><label>Codec token <input type="password" name="token" '
+        'autocomplete="off" required></label> <button type="submit">Sign in</button></form></main></body></html>'
+    )
+    headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Content-Security-Policy": "default-src 'none'"}
+    response = HTMLResponse(body, status_code=status, headers=headers)
+    if cookie is not None:
+        # SameSite=None: the UI is usually another site; Secure: browsers send it over TLS (and to loopback).
+        response.headers["Set-Cookie"] = f"{SESSION_COOKIE}={cookie}; Path=/; HttpOnly; Secure; SameSite=None"
+    return response
 
 
 class _BadRequest(Exception):
@@ -92,12 +141,21 @@ def _parse_payloads(body: bytes) -> list[Payload]:
     return list(message.payloads)
 
 
-def codec_app(codec: EncryptionCodec, token: str, origins: Sequence[str], max_body_bytes: int) -> Starlette:
-    """The HTTP endpoints over one codec; ``token`` is the bearer token every call must present."""
+def codec_app(
+    codec: EncryptionCodec,
+    token: str,
+    origins: Sequence[str],
+    max_body_bytes: int,
+    session_lifetime: timedelta = timedelta(hours=8),
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Starlette:
+    """The HTTP endpoints over one codec; ``token`` is the bearer token every call must present (or
+    have presented at ``/login`` for a browser session of ``session_lifetime``)."""
     if not token:
         raise ValueError("the codec server needs a non-empty bearer token")
     allowed_origins = frozenset(origins)
     expected = f"Bearer {token}".encode()
+    sessions = Sessions(token, session_lifetime, clock)
 
     def cors_headers(request: Request) -> dict[str, str]:
         origin = request.headers.get("origin")
@@ -128,8 +186,10 @@ def codec_app(codec: EncryptionCodec, token: str, origins: Sequence[str], max_bo
                 return error(request, 403, "origin not allowed")
             presented = request.headers.get("authorization")
             if not presented:
-                return error(request, 401, "a bearer token is required")
-            if not hmac.compare_digest(presented.encode(), expected):
+                # A browser session counts only from an allowed origin (never from a form on another site).
+                if origin is None or not sessions.valid(request.cookies.get(SESSION_COOKIE)):
+                    return error(request, 401, "a bearer token (or a session from /login) is required")
+            elif not hmac.compare_digest(presented.encode(), expected):
                 return error(request, 403, "wrong bearer token")
             try:
                 payloads = _parse_payloads(await _read_body(request, max_body_bytes))
@@ -146,6 +206,19 @@ def codec_app(codec: EncryptionCodec, token: str, origins: Sequence[str], max_bo
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok")
 
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            return _login_page("Sign in with the codec token to read encrypted histories in the Temporal UI.")
+        try:
+            form = dict(parse_qsl((await _read_body(request, MAX_LOGIN_BYTES)).decode("utf-8", "replace")))
+        except _BadRequest:
+            return _login_page("The form is too large.", 413)
+        if not hmac.compare_digest(form.get("token", "").encode(), token.encode()):
+            log.warning("codec sign-in refused: wrong token")
+            return _login_page("Wrong token.", 403)
+        hours = sessions.lifetime.total_seconds() / 3600
+        return _login_page(f"Signed in for {hours:g} hours: the Temporal UI can decode now.", cookie=sessions.issue())
+
     encode, decode = endpoint(codec.encode), endpoint(codec.decode)
     methods = ["POST", "OPTIONS"]
     return Starlette(
@@ -155,6 +228,7 @@ def codec_app(codec: EncryptionCodec, token: str, origins: Sequence[str], max_bo
             Route("/{namespace}/encode", encode, methods=methods),
             Route("/{namespace}/decode", decode, methods=methods),
             Route("/healthz", health),
+            Route("/login", login, methods=["GET", "POST"]),
         ]
     )
 
@@ -174,6 +248,7 @@ def app_from_settings(settings: Settings) -> Starlette:
         settings.codec_auth_token.get_secret_value(),
         settings.codec_cors_origin_list(),
         settings.codec_max_body_bytes,
+        settings.codec_session_lifetime,
     )
 
 

@@ -130,6 +130,8 @@ class Settings(BaseSettings):
     codec_cors_origins: str = "http://localhost:8233,http://localhost:8080"
     """Comma-separated origins of the Temporal UIs allowed to call the codec server from a browser."""
     codec_max_body_bytes: int = 4 * 1024 * 1024
+    codec_session_lifetime: timedelta = timedelta(hours=8)
+    """How long a browser session begun at the codec server's /login lasts."""
     """A larger /encode or /decode body is refused (413) before it is read whole."""
 
     def payload_key_table(self) -> dict[str, str]:

@@ -41,9 +41,11 @@ class CodecServer:
 
 
 @contextlib.asynccontextmanager
-async def codec_server(ring: Keyring, max_body_bytes: int = 64 * 1024) -> AsyncIterator[CodecServer]:
+async def codec_server(
+    ring: Keyring, max_body_bytes: int = 64 * 1024, origins: tuple[str, ...] = (UI_ORIGIN,)
+) -> AsyncIterator[CodecServer]:
     """The real app under uvicorn on a free loopback port, for the block."""
-    app = codec_app(EncryptionCodec(ring), TOKEN, [UI_ORIGIN], max_body_bytes)
+    app = codec_app(EncryptionCodec(ring), TOKEN, origins, max_body_bytes)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
     task = asyncio.create_task(server.serve())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -33,6 +33,7 @@ from adapters.codec import (
     UnknownKeyId,
 )
 from adapters.temporal_connection import connect, converter_for
+from codec_server import Sessions
 from settings import Settings
 from tests.codec_peers import TOKEN, UI_ORIGIN, codec_server, key, keyring, payloads_in
 from tests.devserver import address, dev_server, requires_temporal
@@ -171,6 +172,51 @@ async def test_codec_server_cors_for_the_ui_origin_only() -> None:
             "/decode", content=body(plain(b"1")), headers={**auth(), "Origin": "http://evil.example"}
         )
         assert from_other.status_code == 403
+
+
+def session_of(signed_in: httpx.Response) -> str:
+    cookie = signed_in.headers["set-cookie"]
+    assert all(flag in cookie for flag in ("HttpOnly", "Secure", "SameSite=None", "Path=/")), cookie
+    assert TOKEN not in cookie, "the cookie never carries the token itself"
+    return cookie.split(";", 1)[0]
+
+
+async def test_an_admin_signs_in_once_and_the_browser_session_decodes_from_the_ui_origin_only() -> None:
+    async with codec_server(keyring()) as server, httpx.AsyncClient(base_url=server.url) as http:
+        form = await http.get("/login")
+        assert form.status_code == 200 and 'type="password"' in form.text and "<script" not in form.text
+        wrong = await http.post("/login", data={"token": "guess"})
+        assert wrong.status_code == 403 and "set-cookie" not in wrong.headers
+        signed_in = await http.post("/login", data={"token": TOKEN})
+        assert signed_in.status_code == 200, signed_in.text
+        session = {"Cookie": session_of(signed_in), "Content-Type": "application/json"}
+
+        from_ui = await http.post("/decode", content=body(plain(b"1")), headers={**session, "Origin": UI_ORIGIN})
+        assert from_ui.status_code == 200, from_ui.text
+        assert from_ui.headers["access-control-allow-credentials"] == "true"
+        elsewhere = await http.post(
+            "/decode", content=body(plain(b"1")), headers={**session, "Origin": "http://evil.example"}
+        )
+        assert elsewhere.status_code == 403
+        no_origin = await http.post("/decode", content=body(plain(b"1")), headers=session)
+        assert no_origin.status_code == 401, "a session is for the UI's pages, not for scripts"
+        name, _, value = session["Cookie"].partition("=")
+        forged = {**session, "Origin": UI_ORIGIN, "Cookie": f"{name}=9999999999.{value.split('.')[1]}"}
+        assert (await http.post("/decode", content=body(plain(b"1")), headers=forged)).status_code == 401
+        huge = await http.post("/login", content=b"token=" + b"x" * 10_000)
+        assert huge.status_code == 413
+
+
+def test_a_session_ends_at_its_expiry_and_with_a_new_token() -> None:
+    now = datetime(2027, 1, 4, 9, tzinfo=UTC)
+    sessions = Sessions(TOKEN, timedelta(hours=8), lambda: now)
+    cookie = sessions.issue()
+    assert sessions.valid(cookie)
+    assert not Sessions("rotated-token", timedelta(hours=8), lambda: now).valid(cookie)
+    later = Sessions(TOKEN, timedelta(hours=8), lambda: now + timedelta(hours=8, seconds=1))
+    assert not later.valid(cookie)
+    for bad in (None, "", "x", f"{cookie}0", "1." + cookie.split(".")[1], "-1." + cookie.split(".")[1]):
+        assert not sessions.valid(bad)
 
 
 @pytest.mark.parametrize(

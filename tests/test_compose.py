@@ -138,6 +138,7 @@ def test_the_ui_reaches_the_codec_server_from_the_browser() -> None:
     ui = SERVICES["temporal-ui"]["environment"]
     codec = SERVICES["codec-server"]
     assert ui["TEMPORAL_CODEC_ENDPOINT"] == "http://localhost:8081"
+    assert ui["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true", "the admin's codec session goes with each call"
     assert "127.0.0.1:8081:8081" in codec["ports"], "published on loopback only"
     ui_port = SERVICES["temporal-ui"]["ports"][0].split(":")[0]
     assert f"http://localhost:{ui_port}" in codec["environment"]["CODEC_CORS_ORIGINS"].split(",")
