@@ -272,6 +272,23 @@ async def page_app(settings: Settings) -> AsyncIterator[Starlette]:
     yield certification_app(signer, TemporalCertifications(client))
 
 
+@contextlib.asynccontextmanager
+async def serving(settings: Settings, client: Client) -> AsyncIterator[None]:
+    """The page served in the background for the block (the demo's way), with the given client."""
+    app = certification_app(_signer(settings), TemporalCertifications(client))
+    config = uvicorn.Config(
+        app, host=settings.certification_host, port=settings.certification_port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    log.info("access certification page on http://%s:%d", settings.certification_host, settings.certification_port)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
+
+
 async def main() -> None:
     settings = Settings()
     _signer(settings)  # before anything is started

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -30,6 +31,7 @@ import uvicorn
 from pydantic import SecretStr
 from temporalio.client import Client
 
+import certification
 from adapters import search_attributes
 from adapters.checkr import CheckrProvider
 from adapters.checkr_webhook import ProviderEventProcessor, WorkflowSignalNotifier
@@ -56,6 +58,7 @@ from domain.vocabulary import KnowledgeTransferDocument, Phase
 from provider_webhook import provider_webhook_app
 from settings import Settings
 from tests.checkr_peer import CheckrPeer
+from tests.demo_people import iam_owner
 from worker import engagement_worker
 
 T = TypeVar("T")
@@ -164,7 +167,11 @@ async def play(
     await people.say("manager", AddEngineer(actor="erin.manager", engineer=newcomer))
     await people.until(lambda v: v.settled and v.last_access_review_at is not None, "the periodic access review")
     assert "acme-prod-admin" not in _groups(await read_status(client, engagement), "carol@firm.example")
-    log.info("the access review removed the hand-made grant and told the client's IAM owner")
+    log.info("the access review removed the hand-made grant and asked the client's IAM owner to certify")
+    await people.until(
+        lambda v: any(e.email == "dan@firm.example" and e.suspended for e in v.engineers), "the certification answer"
+    )
+    log.info("access certification: the IAM owner revoked dan on the page; the IAM read the revocation back")
     await pause(5)
     await people.say("client", GiveNotice(actor="erin.manager", given_by="client"))
 
@@ -262,15 +269,33 @@ async def main(args: argparse.Namespace) -> int:
                 )
             }
         )
+        if settings.certification_key is None:  # links signed and checked with a key of this run
+            port = settings.certification_port
+            settings = settings.model_copy(
+                update={
+                    "certification_key": SecretStr(secrets.token_urlsafe(32)),
+                    "certification_base_url": f"http://127.0.0.1:{port}",
+                }
+            )
         client = await connect(settings)
         added, _ = await search_attributes.register(client, client.namespace)
         log.info("search attributes registered: %s", ", ".join(added) or "all already there")
-        async with engagement_worker(client, settings, url), _provider_webhook(screening, client, url):
+        async with (
+            engagement_worker(client, settings, url),
+            _provider_webhook(screening, client, url),
+            certification.serving(settings, client),
+        ):
             handle = await start_engagement(client, spec, settings.task_queue)
             log.info("started %s: http://localhost:8233/namespaces/default/workflows/%s", handle.id, handle.id)
-            await play(client, handle.id, iam, screening, asyncio.sleep)
+            outbox = settings.resolved_outbox_dir()
+            owner = asyncio.create_task(iam_owner(outbox, {"dan@firm.example"}, asyncio.sleep))
+            try:
+                await play(client, handle.id, iam, screening, asyncio.sleep)
+            finally:
+                owner.cancel()
             print("\n" + format_status(await read_status(client, handle.id)) + "\n", flush=True)
             log.info("emails written to %s", settings.resolved_outbox_dir().resolve())
+            await _evidence_of_leavers(url, run_dir / f"evidence-{suffix}", datetime.now(UTC).date())
             if not args.exit_when_closed:
                 log.info("the engagement is closed; the UI stays up at http://localhost:8233 (Ctrl-C to stop)")
                 with contextlib.suppress(asyncio.CancelledError):
@@ -311,6 +336,17 @@ async def _provider_webhook(peer: CheckrPeer, client: Client, url: str) -> Async
         await serving
         await provider.close()
         await engine.dispose()
+
+
+async def _evidence_of_leavers(url: str, folder: Path, since: date) -> None:
+    """What an auditor asks for, as ops would produce it: the evidence pack of every leaver since ``since``."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "starter.py"), "evidence",
+        "--leavers-since", since.isoformat(), "--out", str(folder),
+        env={**os.environ, "DATABASE_URL": url}, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    code = await process.wait()
+    log.info("evidence pack of the demo's leavers (exit %d): %s", code, (folder / "leavers.html").resolve())
 
 
 def embedded_postgres(stack: contextlib.ExitStack, pgdata: Path) -> str:

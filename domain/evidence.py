@@ -217,6 +217,10 @@ def _basis(records: EngagementRecords, grant: GrantRow) -> str:
     return f"NOT in the policy of role {role or 'unknown'}"
 
 
+CERTIFYING = ("certification_decided", "certification_default_applied")
+"""Audit actions of an access certification; with ``decision: revoke`` they are why access ended."""
+
+
 def _trigger(records: EngagementRecords, grant: GrantRow) -> str:
     """What the audit log says led to the revocation, at or just before it was asked for."""
     assert grant.revoked_at is not None
@@ -228,6 +232,8 @@ def _trigger(records: EngagementRecords, grant: GrantRow) -> str:
         if entry.details.get("engineer") == email or (isinstance(engineers, list) and email in engineers):
             if entry.action in ("engineer_removed", "emergency_revocation", "role_changed", "check_completed"):
                 reason = _summary(entry)
+            if entry.action in CERTIFYING and entry.details.get("decision") == "revoke":
+                reason = f"{_summary(entry)}; round {entry.details.get('round')}: revoke"
         if entry.action in ("phase:transition", "phase:cancelled", "phase:closed"):
             reason = _summary(entry)
     return f"{reason} (revoked by {grant.revoked_by or 'the workflow'})"

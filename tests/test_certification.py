@@ -102,6 +102,8 @@ async def test_an_unanswered_round_applies_the_rule_at_its_due_date(
         (2, CAROL, "revoke", "default applied"),
     ]
     assert "Access certifications" in evidence_report(pack)
+    [revoked] = [r for r in pack.revocations if r.email == CAROL]
+    assert "certification default applied" in revoked.trigger and "round 2: revoke" in revoked.trigger, revoked
     await keep("certification", await handle.fetch_history())
 
 
