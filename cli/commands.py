@@ -6,38 +6,15 @@ import argparse
 from datetime import timedelta
 
 from cli.errors import CliError
-from domain.commands import (
-    AddEngineer,
-    AnswerQuestion,
-    AskQuestion,
-    CancelEngagement,
-    CancelSession,
-    CertifyAccess,
-    ChangeRole,
-    Command,
-    DropParkedEffect,
-    GiveNotice,
-    MoveEndDate,
-    RecordCheckResult,
-    RecordDocument,
-    RecordNdaSigned,
-    RecordSessionHeld,
-    RemoveEngineer,
-    RequestAccessReview,
-    RescheduleSession,
-    RestoreAccess,
-    RetryParkedEffect,
-    RevokeAccessNow,
-    ScheduleSession,
-)
+from domain import commands as c
 from domain.spec import EngineerSpec
 
 
-def command_model(args: argparse.Namespace) -> Command:
+def command_model(args: argparse.Namespace) -> c.Command:
     actor: str = args.actor
     name = args.command
     if name == "nda-signed":
-        return RecordNdaSigned(actor=actor, signed_by=args.signed_by)
+        return c.RecordNdaSigned(actor=actor, signed_by=args.signed_by)
     if name == "add-engineer":
         engineer = EngineerSpec(
             name=args.name,
@@ -46,21 +23,21 @@ def command_model(args: argparse.Namespace) -> Command:
             production_access=args.production,
             jurisdiction=args.jurisdiction,
         )
-        return AddEngineer(actor=actor, engineer=engineer)
+        return c.AddEngineer(actor=actor, engineer=engineer)
     if name == "remove-engineer":
-        return RemoveEngineer(actor=actor, email=args.email)
+        return c.RemoveEngineer(actor=actor, email=args.email)
     if name == "change-role":
-        return ChangeRole(actor=actor, email=args.email, role=args.role, production_access=args.production)
+        return c.ChangeRole(actor=actor, email=args.email, role=args.role, production_access=args.production)
     if name == "record-check":
-        return RecordCheckResult(actor=actor, email=args.email, outcome=args.outcome, notes=args.notes)
+        return c.RecordCheckResult(actor=actor, email=args.email, outcome=args.outcome, notes=args.notes)
     if name == "give-notice":
-        return GiveNotice(actor=actor, given_by=args.given_by, reason=args.reason)
+        return c.GiveNotice(actor=actor, given_by=args.given_by, reason=args.reason)
     if name == "move-end-date":
-        return MoveEndDate(actor=actor, end_date=args.end_date, reason=args.reason)
+        return c.MoveEndDate(actor=actor, end_date=args.end_date, reason=args.reason)
     if name == "record-document":
-        return RecordDocument(actor=actor, document=args.document, location=args.location)
+        return c.RecordDocument(actor=actor, document=args.document, location=args.location)
     if name == "schedule-session":
-        return ScheduleSession(
+        return c.ScheduleSession(
             actor=actor,
             session_id=args.session_id,
             title=args.title,
@@ -70,22 +47,22 @@ def command_model(args: argparse.Namespace) -> Command:
             join_url=args.join_url,
         )
     if name == "session-held":
-        return RecordSessionHeld(actor=actor, session_id=args.session_id, notes=args.notes)
+        return c.RecordSessionHeld(actor=actor, session_id=args.session_id, notes=args.notes)
     if name == "ask":
-        return AskQuestion(actor=actor, question_id=args.question_id, text=args.text)
+        return c.AskQuestion(actor=actor, question_id=args.question_id, text=args.text)
     if name == "answer":
-        return AnswerQuestion(actor=actor, question_id=args.question_id, answer=args.text)
+        return c.AnswerQuestion(actor=actor, question_id=args.question_id, answer=args.text)
     if name == "review-access":
-        return RequestAccessReview(actor=actor)
+        return c.RequestAccessReview(actor=actor)
     if name == "certify":
-        return CertifyAccess(actor=actor, round=args.round, email=args.email, decision=args.decision)
+        return c.CertifyAccess(actor=actor, round=args.round, email=args.email, decision=args.decision)
     if name == "revoke-now":
-        return RevokeAccessNow(actor=actor, email=args.email, reason=args.reason)
+        return c.RevokeAccessNow(actor=actor, email=args.email, reason=args.reason)
     if name == "restore-access":
-        return RestoreAccess(actor=actor, email=args.email)
+        return c.RestoreAccess(actor=actor, email=args.email)
     if name == "reschedule-session":
         duration = timedelta(minutes=args.minutes) if args.minutes else None
-        return RescheduleSession(
+        return c.RescheduleSession(
             actor=actor,
             session_id=args.session_id,
             starts_at=args.starts_at,
@@ -94,11 +71,11 @@ def command_model(args: argparse.Namespace) -> Command:
             join_url=args.join_url,
         )
     if name == "cancel-session":
-        return CancelSession(actor=actor, session_id=args.session_id, reason=args.reason)
+        return c.CancelSession(actor=actor, session_id=args.session_id, reason=args.reason)
     if name == "cancel":
-        return CancelEngagement(actor=actor, reason=args.reason)
+        return c.CancelEngagement(actor=actor, reason=args.reason)
     if name == "retry-effect":
-        return RetryParkedEffect(actor=actor, effect_id=args.effect_id, reason=args.reason)
+        return c.RetryParkedEffect(actor=actor, effect_id=args.effect_id, reason=args.reason)
     if name == "drop-effect":
-        return DropParkedEffect(actor=actor, effect_id=args.effect_id, reason=args.reason)
+        return c.DropParkedEffect(actor=actor, effect_id=args.effect_id, reason=args.reason)
     raise CliError(f"unknown command {name}")
