@@ -27,11 +27,12 @@ import uvicorn
 from google.protobuf import json_format
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from temporalio.api.common.v1 import Payload, Payloads
 
 from adapters.codec import EncryptionCodec, Keyring, PayloadCodecError, PayloadKeyError, new_key
+from adapters.http_endpoint import HEALTH, BodyTooLarge, read_body
 from settings import Settings
 
 log = logging.getLogger("codec_server")
@@ -50,17 +51,10 @@ class _BadRequest(Exception):
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _BadRequest(413, f"body over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _BadRequest(413, f"body over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_body(request, limit)
+    except BodyTooLarge as too_large:
+        raise _BadRequest(413, str(too_large)) from None
 
 
 def _check_base64(value: object, where: str) -> None:
@@ -143,9 +137,6 @@ def codec_app(codec: EncryptionCodec, token: str, origins: Sequence[str], max_bo
 
         return handle
 
-    async def health(request: Request) -> Response:
-        return PlainTextResponse("ok")
-
     encode, decode = endpoint(codec.encode), endpoint(codec.decode)
     methods = ["POST", "OPTIONS"]
     return Starlette(
@@ -154,7 +145,7 @@ def codec_app(codec: EncryptionCodec, token: str, origins: Sequence[str], max_bo
             Route("/decode", decode, methods=methods),
             Route("/{namespace}/encode", encode, methods=methods),
             Route("/{namespace}/decode", decode, methods=methods),
-            Route("/healthz", health),
+            HEALTH,
         ]
     )
 
