@@ -4,6 +4,7 @@ it, answer the health check, and run as a process that exits cleanly after Ctrl-
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Coroutine
@@ -35,6 +36,21 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise BodyTooLarge(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _not_json(constant: str) -> object:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def json_body(body: bytes) -> Any:
+    """The body's JSON, or ValueError with a message fit for the sender: not JSON (also NaN and
+    Infinity, non-UTF-8 bytes, numbers of thousands of digits) or nesting too deeply to parse."""
+    try:
+        return json.loads(body, parse_constant=_not_json)
+    except RecursionError:
+        raise ValueError("the body nests too deeply") from None
+    except ValueError:
+        raise ValueError("the body is not JSON") from None
 
 
 async def _health(request: Request) -> Response:
