@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.checkr import ScreeningProvider
 from adapters.http_endpoint import json_body
 from adapters.screening_store import ScreeningStore
+from adapters.updates import signal_if_running
 from domain.bounds import nested_deeper_than
 from domain.screening import SCREENING_SIGNAL, ProviderSnapshot
 
@@ -90,13 +90,8 @@ class WorkflowSignalNotifier:
         self._client = client
 
     async def notify(self, check_workflow_id: str, snapshot: ProviderSnapshot) -> bool:
-        try:
-            await self._client.get_workflow_handle(check_workflow_id).signal(SCREENING_SIGNAL, snapshot)
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:  # the check has finished (or was cancelled)
-                return False
-            raise
-        return True
+        """False when the check has finished (or was cancelled)."""
+        return await signal_if_running(self._client, check_workflow_id, SCREENING_SIGNAL, snapshot)
 
 
 @dataclass(frozen=True)
