@@ -74,7 +74,7 @@ class _Step(NamedTuple):
     activity: Callable[..., Awaitable[Any]]
     arg: Any
     options: ActivityOptions = STORAGE
-    bounded: bool = True
+    takes_bound: bool = True
     """False for the one step that has always run without the engagement's bound (a document record)."""
 
 
@@ -87,7 +87,7 @@ async def perform(
 ) -> None:
     """Perform one effect; with a ``bound`` it fails (ActivityError) once it has kept failing that long."""
     step = _step(engagement_id, state, spec, effect)
-    options = bounded(step.options, bound, describe(effect)) if step.bounded else dict(step.options)
+    options = bounded(step.options, bound, describe(effect)) if step.takes_bound else dict(step.options)
     await workflow.execute_activity_method(step.activity, step.arg, **options)
 
 
@@ -141,7 +141,7 @@ def _step(engagement_id: str, state: EngagementState, spec: EngagementSpec, effe
         case RecordEffect(what="document"):
             document = next(d for d in state.documents if d.name.value == effect.key)
             delivered = p.DocumentInput(engagement_id=engagement_id, record=document)
-            return _Step(EngagementActivities.save_document, delivered, bounded=False)
+            return _Step(EngagementActivities.save_document, delivered, takes_bound=False)
         case RecordEffect(what="session"):
             session = next(s for s in state.sessions if s.session_id == effect.key)
             held = p.SessionInput(engagement_id=engagement_id, session=session, actor=effect.actor, at=effect.at)
