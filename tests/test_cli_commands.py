@@ -16,7 +16,9 @@ from domain.commands import (
     AskQuestion,
     CancelEngagement,
     CancelSession,
+    CertifyAccess,
     ChangeRole,
+    DropParkedEffect,
     GiveNotice,
     MoveEndDate,
     RecordCheckResult,
@@ -27,6 +29,7 @@ from domain.commands import (
     RequestAccessReview,
     RescheduleSession,
     RestoreAccess,
+    RetryParkedEffect,
     RevokeAccessNow,
     ScheduleSession,
 )
@@ -92,6 +95,13 @@ CASES: list[tuple[str, str, BaseModel]] = [
     ),
     ("restore-access E", "restore_access", RestoreAccess(actor="ops")),
     ("cancel E --reason withdrawn", "cancel_engagement", CancelEngagement(actor="ops", reason="withdrawn")),
+    (
+        "certify E 2 dan@x.example revoke",
+        "certify_access",
+        CertifyAccess(actor="ops", round=2, email="dan@x.example", decision="revoke"),
+    ),
+    ("retry-effect E --reason r", "retry_parked_effect", RetryParkedEffect(actor="ops", reason="r")),
+    ("drop-effect E 4 --reason r", "drop_parked_effect", DropParkedEffect(actor="ops", effect_id=4, reason="r")),
 ]
 
 
@@ -107,3 +117,7 @@ def test_each_cli_command_maps_to_its_update(line: str, update: str, command: Ba
 def test_a_date_without_a_time_zone_is_refused_by_the_cli() -> None:
     with pytest.raises(SystemExit):
         parser().parse_args(["move-end-date", "E", "2027-03-01T17:00:00"])
+
+
+def test_every_command_of_the_phase_table_has_a_case() -> None:
+    assert {line.split()[0] for line, _, _ in CASES} == set(BY_CLI)
