@@ -7,21 +7,22 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from pydantic import BaseModel
+
 from cli.errors import CliError
 from domain import commands as c
 from domain.phases import BY_CLI
 from domain.spec import EngineerSpec
 
 
+def _by_name(model: type[BaseModel], args: argparse.Namespace) -> dict[str, Any]:
+    """The model's fields that the arguments give under the field's own name."""
+    given = vars(args)
+    return {name: given[name] for name in model.model_fields if name in given}
+
+
 def _engineer(args: argparse.Namespace) -> dict[str, Any]:
-    engineer = EngineerSpec(
-        name=args.name,
-        email=args.email,
-        role=args.role,
-        production_access=args.production,
-        jurisdiction=args.jurisdiction,
-    )
-    return {"engineer": engineer}
+    return {"engineer": EngineerSpec(**_by_name(EngineerSpec, args), production_access=args.production)}
 
 
 _NOT_BY_NAME: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
@@ -40,7 +41,5 @@ def command_model(args: argparse.Namespace) -> c.Command:
     rule = BY_CLI.get(args.command)
     if rule is None:
         raise CliError(f"unknown command {args.command}")
-    given = vars(args)
-    fields = {name: given[name] for name in rule.command.model_fields if name in given}
     derive = _NOT_BY_NAME.get(args.command)
-    return rule.command(**fields, **(derive(args) if derive else {}))
+    return rule.command(**_by_name(rule.command, args), **(derive(args) if derive else {}))
