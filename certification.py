@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import html
 import logging
-import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -27,12 +26,13 @@ from urllib.parse import parse_qsl
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from adapters.certification_links import MAX_TOKEN_CHARS, InvalidLink, LinkClaims, LinkSigner
+from adapters.http_endpoint import HEALTH, run
 from adapters.temporal_connection import connect
 from domain.commands import CertifyAccess
 from domain.spec import MAX_ENGINEERS
@@ -246,14 +246,11 @@ def certification_app(
             f'<p><a href="/c/{_e(token)}">Back to the round</a></p>',
         )
 
-    async def health(request: Request) -> Response:
-        return PlainTextResponse("ok")
-
     return Starlette(
         routes=[
             Route("/c/{token}", show, methods=["GET"]),
             Route("/c/{token}", answer, methods=["POST"]),
-            Route("/healthz", health),
+            HEALTH,
         ]
     )
 
@@ -314,8 +311,4 @@ def _arguments(argv: list[str]) -> Any:
 if __name__ == "__main__":
     _arguments(sys.argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(main())
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # temporalio/sdk-python#300: the interpreter can abort in teardown after a clean run.
-    os._exit(0)
+    run(main())

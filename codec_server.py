@@ -34,11 +34,12 @@ import uvicorn
 from google.protobuf import json_format
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from temporalio.api.common.v1 import Payload, Payloads
 
 from adapters.codec import EncryptionCodec, Keyring, PayloadCodecError, PayloadKeyError, new_key
+from adapters.http_endpoint import HEALTH, BodyTooLarge, read_body
 from settings import Settings
 
 log = logging.getLogger("codec_server")
@@ -99,17 +100,10 @@ class _BadRequest(Exception):
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _BadRequest(413, f"body over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _BadRequest(413, f"body over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_body(request, limit)
+    except BodyTooLarge as too_large:
+        raise _BadRequest(413, str(too_large)) from None
 
 
 def _check_base64(value: object, where: str) -> None:
@@ -203,9 +197,6 @@ def codec_app(
 
         return handle
 
-    async def health(request: Request) -> Response:
-        return PlainTextResponse("ok")
-
     async def login(request: Request) -> Response:
         if request.method == "GET":
             return _login_page("Sign in with the codec token to read encrypted histories in the Temporal UI.")
@@ -227,7 +218,7 @@ def codec_app(
             Route("/decode", decode, methods=methods),
             Route("/{namespace}/encode", encode, methods=methods),
             Route("/{namespace}/decode", decode, methods=methods),
-            Route("/healthz", health),
+            HEALTH,
             Route("/login", login, methods=["GET", "POST"]),
         ]
     )

@@ -17,8 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import sys
 from collections.abc import AsyncIterator
 
 import uvicorn
@@ -36,6 +34,7 @@ from adapters.checkr_webhook import (
     parse_event,
 )
 from adapters.db import create_engine
+from adapters.http_endpoint import HEALTH, BodyTooLarge, read_body, run
 from adapters.screening_store import ScreeningStore
 from adapters.temporal_connection import connect
 from settings import Settings
@@ -49,30 +48,12 @@ HANDLE_WITHIN_SECONDS = 8.0
 log = logging.getLogger("provider_webhook")
 
 
-class _TooLarge(Exception):
-    pass
-
-
-async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _TooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def provider_webhook_app(api_key: str, processor: ProviderEventProcessor) -> Starlette:
     async def receive(request: Request) -> Response:
         peer = request.client.host if request.client else "?"
         try:
-            body = await _body(request)
-        except _TooLarge:
+            body = await read_body(request, MAX_BODY_BYTES)
+        except BodyTooLarge:
             return PlainTextResponse("payload too large", status_code=413)
         sent = request.headers.get(SIGNATURE_HEADER)
         if not sent:
@@ -98,10 +79,7 @@ def provider_webhook_app(api_key: str, processor: ProviderEventProcessor) -> Sta
         log.info("event %s (%s): %s", event.event_id, event.type, handled.outcome)
         return JSONResponse({"event": event.event_id, "outcome": handled.outcome})
 
-    async def health(request: Request) -> Response:
-        return PlainTextResponse("ok")
-
-    return Starlette(routes=[Route(EVENTS_PATH, receive, methods=["POST"]), Route("/healthz", health)])
+    return Starlette(routes=[Route(EVENTS_PATH, receive, methods=["POST"]), HEALTH])
 
 
 def _api_key(settings: Settings) -> str:
@@ -137,8 +115,4 @@ async def main() -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(main())
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # temporalio/sdk-python#300: the interpreter can abort in teardown after a clean run.
-    os._exit(0)
+    run(main())

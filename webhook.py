@@ -14,11 +14,8 @@ over 8 MiB; 503 when recording or telling the engagement failed, so that SendGri
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import os
-import sys
 from collections.abc import AsyncIterator
 
 import uvicorn
@@ -29,6 +26,7 @@ from starlette.routing import Route
 
 from adapters.alerts import AlertStore
 from adapters.db import create_engine
+from adapters.http_endpoint import HEALTH, BodyTooLarge, read_body, run
 from adapters.sendgrid_events import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -50,29 +48,11 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 log = logging.getLogger("webhook")
 
 
-class _TooLarge(Exception):
-    pass
-
-
-async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _TooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def event_webhook_app(verifier: SignatureVerifier, processor: DeliveryEventProcessor) -> Starlette:
     async def receive_events(request: Request) -> Response:
         try:
-            body = await _body(request)
-        except _TooLarge:
+            body = await read_body(request, MAX_BODY_BYTES)
+        except BodyTooLarge:
             return PlainTextResponse("payload too large", status_code=413)
         try:
             verifier.verify(body, request.headers.get(SIGNATURE_HEADER), request.headers.get(TIMESTAMP_HEADER))
@@ -99,10 +79,7 @@ def event_webhook_app(verifier: SignatureVerifier, processor: DeliveryEventProce
             }
         )
 
-    async def health(request: Request) -> Response:
-        return PlainTextResponse("ok")
-
-    return Starlette(routes=[Route(EVENTS_PATH, receive_events, methods=["POST"]), Route("/healthz", health)])
+    return Starlette(routes=[Route(EVENTS_PATH, receive_events, methods=["POST"]), HEALTH])
 
 
 @contextlib.asynccontextmanager
@@ -139,8 +116,4 @@ async def main() -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(main())
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # temporalio/sdk-python#300: the interpreter can abort in teardown after a clean run.
-    os._exit(0)
+    run(main())

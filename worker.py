@@ -9,9 +9,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-import sys
 from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,6 +25,7 @@ from adapters.checkr import CheckrProvider
 from adapters.db import EngagementStore, create_engine, start_embedded_postgres
 from adapters.email import EmailSender, OutboxFolderSender, SendGridSender
 from adapters.heartbeats import Heartbeats
+from adapters.http_endpoint import run
 from adapters.migration_lock import migrate_locked
 from adapters.outbox import OutboxStore
 from adapters.scim import DirectoryPool
@@ -179,8 +178,4 @@ def arguments() -> argparse.Namespace:
 if __name__ == "__main__":
     arguments()  # --help prints the help and exits; nothing is started before
     configure_logging(Settings().log_format)
-    asyncio.run(main())
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # temporalio/sdk-python#300: the interpreter can abort in teardown after a clean run.
-    os._exit(0)
+    run(main())

@@ -91,15 +91,8 @@ class EngagementActivities:
 
     @activity.defn(name="record_phase")
     async def record_phase(self, change: PhaseChange) -> None:
-        timeline = {
-            "nda_signed_at": change.nda_signed_at,
-            "notice_given_at": change.notice_given_at,
-            "end_date": change.end_date,
-            "closed_at": change.closed_at,
-        }
-        await self._store.record_phase(
-            change.engagement_id, change.phase, change.at, {k: v for k, v in timeline.items() if v}
-        )
+        reached: dict[str, datetime | None] = {**change.reached()}
+        await self._store.record_phase(change.engagement_id, change.phase, change.at, reached)
         await self._audit(
             change.engagement_id, change.at, change.actor, f"phase:{change.phase.value}", {"reason": change.reason}
         )

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from domain.effects import LedgerEffect
 from domain.spec import EngagementSpec, IamEndpoint
 from domain.state import DocumentRecord, EngineerAccessReadBack, EngineerState, HandoverSession, Question
-from domain.vocabulary import Phase
+from domain.vocabulary import Milestones, Phase
 
 
 class RecordEngagementInput(BaseModel):
@@ -20,16 +20,12 @@ class RecordEngagementInput(BaseModel):
     at: datetime
 
 
-class PhaseChange(BaseModel):
+class PhaseChange(Milestones):
     engagement_id: str
     phase: Phase
     at: datetime
     actor: str
     reason: str
-    nda_signed_at: datetime | None = None
-    notice_given_at: datetime | None = None
-    end_date: datetime | None = None
-    closed_at: datetime | None = None
 
 
 class AuditInput(BaseModel):

@@ -6,7 +6,8 @@ workflow names the provider and the jurisdiction, never a key.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from temporalio import activity
@@ -26,6 +27,17 @@ from domain.screening import (
 PROVIDER_NAME = "checkr"
 
 
+@contextlib.contextmanager
+def _provider_errors() -> Iterator[None]:
+    """A refusal fails the activity for good; an unavailable provider is retried."""
+    try:
+        yield
+    except ProviderRefused as error:
+        raise ApplicationError(str(error), type="ProviderRefused", non_retryable=True) from None
+    except ProviderUnavailable as error:
+        raise ApplicationError(str(error), type="ProviderUnavailable") from None
+
+
 class ScreeningActivities:
     def __init__(
         self, provider: ScreeningProvider | None, store: ScreeningStore, jurisdictions: JurisdictionTable
@@ -42,10 +54,6 @@ class ScreeningActivities:
             )
         return self._provider
 
-    @staticmethod
-    def _refused(error: ProviderRefused) -> ApplicationError:
-        return ApplicationError(str(error), type="ProviderRefused", non_retryable=True)
-
     @activity.defn(name="screening_package")
     async def screening_package(self, jurisdiction: str) -> ScreeningPackage:
         """The package (and its checks) the jurisdiction permits, from the worker's table."""
@@ -54,12 +62,8 @@ class ScreeningActivities:
     @activity.defn(name="screening_open")
     async def screening_open(self, request: OpenCheck) -> ProviderSnapshot:
         """Create the candidate and its invitation (or find those an earlier attempt created)."""
-        try:
+        with _provider_errors():
             snapshot = await self._port().open(request)
-        except ProviderRefused as error:
-            raise self._refused(error) from None
-        except ProviderUnavailable as error:
-            raise ApplicationError(str(error), type="ProviderUnavailable") from None
         await self._store.link(
             check_workflow_id=request.check_workflow_id,
             engagement_id=request.engagement_id,
@@ -72,33 +76,21 @@ class ScreeningActivities:
     @activity.defn(name="screening_read")
     async def screening_read(self, request: ReadCheck) -> ProviderSnapshot:
         """Poll: the check as the provider has it now (the safety net for lost webhooks)."""
-        try:
+        with _provider_errors():
             return await self._port().read(request.snapshot)
-        except ProviderRefused as error:
-            raise self._refused(error) from None
-        except ProviderUnavailable as error:
-            raise ApplicationError(str(error), type="ProviderUnavailable") from None
 
     @activity.defn(name="screening_cancel_invitation")
     async def screening_cancel_invitation(self, request: ReadCheck) -> None:
         if request.snapshot.invitation_id is None:
             return
-        try:
+        with _provider_errors():
             await self._port().cancel_invitation(request.snapshot.invitation_id)
-        except ProviderRefused as error:
-            raise self._refused(error) from None
-        except ProviderUnavailable as error:
-            raise ApplicationError(str(error), type="ProviderUnavailable") from None
 
     @activity.defn(name="screening_start_adverse_action")
     async def screening_start_adverse_action(self, request: StartAdverseAction) -> str:
         """The pre-adverse action at the provider (it sends the engineer the report and their rights)."""
-        try:
+        with _provider_errors():
             return await self._port().start_adverse_action(request.report_id, request.post_notice_at)
-        except ProviderRefused as error:
-            raise self._refused(error) from None
-        except ProviderUnavailable as error:
-            raise ApplicationError(str(error), type="ProviderUnavailable") from None
 
     async def close(self) -> None:
         if self._provider is not None:

@@ -9,17 +9,17 @@ unreachable) is not marked handled, so Checkr's retry completes it.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.checkr import ScreeningProvider
+from adapters.http_endpoint import json_body
 from adapters.screening_store import ScreeningStore
+from adapters.updates import signal_if_running
 from domain.bounds import nested_deeper_than
 from domain.screening import SCREENING_SIGNAL, ProviderSnapshot
 
@@ -50,18 +50,12 @@ class UnusableEvent(ValueError):
     without its content."""
 
 
-def _not_json(constant: str) -> object:
-    raise ValueError(f"{constant} is not JSON")
-
-
 def parse_event(body: bytes) -> ProviderEvent:
     """MalformedBody for a bad body; UnusableEvent for JSON that is not a routable event."""
     try:
-        data = json.loads(body, parse_constant=_not_json)
-    except RecursionError:
-        raise MalformedBody("the body nests too deeply") from None
-    except ValueError:
-        raise MalformedBody("the body is not JSON") from None
+        data = json_body(body)
+    except ValueError as error:
+        raise MalformedBody(str(error)) from None
     if not isinstance(data, dict):
         raise MalformedBody("the body is not a JSON object")
     if nested_deeper_than(data, MAX_DEPTH):
@@ -96,13 +90,8 @@ class WorkflowSignalNotifier:
         self._client = client
 
     async def notify(self, check_workflow_id: str, snapshot: ProviderSnapshot) -> bool:
-        try:
-            await self._client.get_workflow_handle(check_workflow_id).signal(SCREENING_SIGNAL, snapshot)
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:  # the check has finished (or was cancelled)
-                return False
-            raise
-        return True
+        """False when the check has finished (or was cancelled)."""
+        return await signal_if_running(self._client, check_workflow_id, SCREENING_SIGNAL, snapshot)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from domain.evidence import (
     EvidencePack,
     GrantRow,
 )
+from domain.vocabulary import MILESTONE_COLUMNS
 
 
 async def engagement_ids_in_audit(engine: AsyncEngine) -> list[str]:
@@ -93,7 +94,7 @@ async def engagement_records(engine: AsyncEngine, engagement_id: str) -> Engagem
     return EngagementRecords(
         **{k: row._mapping[k] for k in ("engagement_id", "contract_id", "client_name", "engagement_type", "phase")},
         spec=row.spec,
-        **{k: row._mapping[k] for k in ("nda_signed_at", "notice_given_at", "end_date", "closed_at")},
+        **{k: row._mapping[k] for k in MILESTONE_COLUMNS},
         engineers=[EngineerRow.model_validate(dict(r._mapping)) for r in people],
         grants=[GrantRow.model_validate(dict(r._mapping)) for r in ledger],
         audit=[AuditRow.model_validate(dict(r)) for r in audit_rows],

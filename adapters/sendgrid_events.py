@@ -39,7 +39,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.alerts import AlertStore
 from adapters.db_schema import email_events, email_outbox
@@ -50,6 +49,7 @@ from adapters.sendgrid_post import DeliveryEvent as DeliveryEvent
 from adapters.sendgrid_post import ParsedPost as ParsedPost
 from adapters.sendgrid_post import Rejection as Rejection
 from adapters.sendgrid_post import parse_post as parse_post
+from adapters.updates import signal_if_running
 from domain.delivery import event_state
 from domain.state import DeliveryProblem
 
@@ -248,16 +248,10 @@ class WorkflowSignalNotifier:
         self._client = client
 
     async def notify(self, engagement_id: str, problem: DeliveryProblem) -> str:
-        try:
-            await self._client.get_workflow_handle(engagement_id).signal(DELIVERY_PROBLEM_SIGNAL, problem)
-        except RPCError as error:
-            if error.status is RPCStatusCode.NOT_FOUND:
-                log.warning(
-                    "no running workflow %s to tell about %s of %s", engagement_id, problem.event, problem.message_key
-                )
-                return "workflow not found"
-            raise
-        return "signalled"
+        if await signal_if_running(self._client, engagement_id, DELIVERY_PROBLEM_SIGNAL, problem):
+            return "signalled"
+        log.warning("no running workflow %s to tell about %s of %s", engagement_id, problem.event, problem.message_key)
+        return "workflow not found"
 
 
 # ---------------------------------------------------------------- processing a post

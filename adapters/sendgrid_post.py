@@ -8,7 +8,6 @@ JSON array, or nests deeper than the events may, is a bad request as a whole.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from adapters.http_endpoint import json_body
 from domain.bounds import Text, UnixTime, jsonb_problem, nested_deeper_than
 from domain.delivery import PROBLEM_STATES, event_state
 
@@ -118,18 +118,9 @@ def _rejection(index: int, entry: object, error: ValidationError) -> Rejection:
     return Rejection(index=index, sg_event_id=sane_id, problems=problems)
 
 
-def _not_json(constant: str) -> object:
-    raise ValueError(f"{constant} is not JSON")
-
-
 def parse_post(body: bytes) -> ParsedPost:
     """A post's JSON array of events, each usable or rejected; ValueError when the body is not one."""
-    try:
-        data = json.loads(body, parse_constant=_not_json)
-    except RecursionError:
-        raise ValueError("the body nests too deeply") from None
-    except ValueError:  # also non-UTF-8 bytes and numbers of thousands of digits
-        raise ValueError("the body is not JSON") from None
+    data = json_body(body)
     if not isinstance(data, list):
         raise ValueError("the body is not a JSON array of events")
     if nested_deeper_than(data, MAX_POST_DEPTH):

@@ -1,4 +1,5 @@
-"""Sending one command to an engagement as a Temporal Update, safely through a continue-as-new.
+"""Sending one command to an engagement as a Temporal Update, safely through a continue-as-new; and
+a signal to a workflow that may have finished.
 
 When an update reaches a run in the very workflow task that closes it (a continue-as-new whose
 completion the server refuses because new events arrived), the server answers the caller with
@@ -14,8 +15,8 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import WorkflowHandle
-from temporalio.service import RPCError
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.commands import Ack, Command
 
@@ -55,3 +56,14 @@ async def execute(
         await asyncio.sleep(pause)
         pause *= 2
     raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+async def signal_if_running(client: Client, workflow_id: str, signal: str, arg: Any) -> bool:
+    """Signal the workflow; False (nothing sent) when it has finished or never ran."""
+    try:
+        await client.get_workflow_handle(workflow_id).signal(signal, arg)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True

@@ -3,102 +3,43 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
 
 from cli.errors import CliError
-from domain.commands import (
-    AddEngineer,
-    AnswerQuestion,
-    AskQuestion,
-    CancelEngagement,
-    CancelSession,
-    CertifyAccess,
-    ChangeRole,
-    Command,
-    DropParkedEffect,
-    GiveNotice,
-    MoveEndDate,
-    RecordCheckResult,
-    RecordDocument,
-    RecordNdaSigned,
-    RecordSessionHeld,
-    RemoveEngineer,
-    RequestAccessReview,
-    RescheduleSession,
-    RestoreAccess,
-    RetryParkedEffect,
-    RevokeAccessNow,
-    ScheduleSession,
-)
+from domain import commands as c
+from domain.phases import BY_CLI
 from domain.spec import EngineerSpec
 
 
-def command_model(args: argparse.Namespace) -> Command:
-    actor: str = args.actor
-    name = args.command
-    if name == "nda-signed":
-        return RecordNdaSigned(actor=actor, signed_by=args.signed_by)
-    if name == "add-engineer":
-        engineer = EngineerSpec(
-            name=args.name,
-            email=args.email,
-            role=args.role,
-            production_access=args.production,
-            jurisdiction=args.jurisdiction,
-        )
-        return AddEngineer(actor=actor, engineer=engineer)
-    if name == "remove-engineer":
-        return RemoveEngineer(actor=actor, email=args.email)
-    if name == "change-role":
-        return ChangeRole(actor=actor, email=args.email, role=args.role, production_access=args.production)
-    if name == "record-check":
-        return RecordCheckResult(actor=actor, email=args.email, outcome=args.outcome, notes=args.notes)
-    if name == "give-notice":
-        return GiveNotice(actor=actor, given_by=args.given_by, reason=args.reason)
-    if name == "move-end-date":
-        return MoveEndDate(actor=actor, end_date=args.end_date, reason=args.reason)
-    if name == "record-document":
-        return RecordDocument(actor=actor, document=args.document, location=args.location)
-    if name == "schedule-session":
-        return ScheduleSession(
-            actor=actor,
-            session_id=args.session_id,
-            title=args.title,
-            starts_at=args.starts_at,
-            duration=timedelta(minutes=args.minutes),
-            location=args.location,
-            join_url=args.join_url,
-        )
-    if name == "session-held":
-        return RecordSessionHeld(actor=actor, session_id=args.session_id, notes=args.notes)
-    if name == "ask":
-        return AskQuestion(actor=actor, question_id=args.question_id, text=args.text)
-    if name == "answer":
-        return AnswerQuestion(actor=actor, question_id=args.question_id, answer=args.text)
-    if name == "review-access":
-        return RequestAccessReview(actor=actor)
-    if name == "certify":
-        return CertifyAccess(actor=actor, round=args.round, email=args.email, decision=args.decision)
-    if name == "revoke-now":
-        return RevokeAccessNow(actor=actor, email=args.email, reason=args.reason)
-    if name == "restore-access":
-        return RestoreAccess(actor=actor, email=args.email)
-    if name == "reschedule-session":
-        duration = timedelta(minutes=args.minutes) if args.minutes else None
-        return RescheduleSession(
-            actor=actor,
-            session_id=args.session_id,
-            starts_at=args.starts_at,
-            duration=duration,
-            location=args.location,
-            join_url=args.join_url,
-        )
-    if name == "cancel-session":
-        return CancelSession(actor=actor, session_id=args.session_id, reason=args.reason)
-    if name == "cancel":
-        return CancelEngagement(actor=actor, reason=args.reason)
-    if name == "retry-effect":
-        return RetryParkedEffect(actor=actor, effect_id=args.effect_id, reason=args.reason)
-    if name == "drop-effect":
-        return DropParkedEffect(actor=actor, effect_id=args.effect_id, reason=args.reason)
-    raise CliError(f"unknown command {name}")
+def _by_name(model: type[BaseModel], args: argparse.Namespace) -> dict[str, Any]:
+    """The model's fields that the arguments give under the field's own name."""
+    given = vars(args)
+    return {name: given[name] for name in model.model_fields if name in given}
+
+
+def _engineer(args: argparse.Namespace) -> dict[str, Any]:
+    return {"engineer": EngineerSpec(**_by_name(EngineerSpec, args), production_access=args.production)}
+
+
+_NOT_BY_NAME: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "add-engineer": _engineer,
+    "change-role": lambda args: {"production_access": args.production},
+    "answer": lambda args: {"answer": args.text},
+    "schedule-session": lambda args: {"duration": timedelta(minutes=args.minutes)},
+    "reschedule-session": lambda args: {"duration": timedelta(minutes=args.minutes) if args.minutes else None},
+}
+"""The fields a command's arguments do not give under the field's own name."""
+
+
+def command_model(args: argparse.Namespace) -> c.Command:
+    """The command of the phase table's row for ``args.command``: every field the arguments name
+    (``--actor`` included), and those that ``_NOT_BY_NAME`` derives."""
+    rule = BY_CLI.get(args.command)
+    if rule is None:
+        raise CliError(f"unknown command {args.command}")
+    derive = _NOT_BY_NAME.get(args.command)
+    return rule.command(**_by_name(rule.command, args), **(derive(args) if derive else {}))

@@ -12,10 +12,20 @@ from domain.email_kinds import EmailKind, Recipient
 from domain.vocabulary import Model, Phase
 
 
-class EmailEffect(Model):
-    type: Literal["email"] = "email"
+class QueuedEffect(Model):
     id: int = 0
     """Unique within the engagement (0 for effects queued before ids existed)."""
+
+
+class ActedEffect(QueuedEffect):
+    """An effect that records something someone did, and when."""
+
+    at: datetime
+    actor: str
+
+
+class EmailEffect(QueuedEffect):
+    type: Literal["email"] = "email"
     kind: EmailKind
     step: str
     occurrence: int
@@ -23,52 +33,37 @@ class EmailEffect(Model):
     facts: dict[str, Any]
 
 
-class AuditEffect(Model):
+class AuditEffect(ActedEffect):
     type: Literal["audit"] = "audit"
-    id: int = 0
-    at: datetime
-    actor: str
     action: str
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-class PhaseEffect(Model):
+class PhaseEffect(ActedEffect):
     type: Literal["phase"] = "phase"
-    id: int = 0
     phase: Phase
-    at: datetime
-    actor: str
     reason: str
 
 
-class EngineerEffect(Model):
+class EngineerEffect(ActedEffect):
     type: Literal["engineer"] = "engineer"
-    id: int = 0
     email: str
-    at: datetime
-    actor: str
     action: str
 
 
-class RecordEffect(Model):
+class RecordEffect(ActedEffect):
     type: Literal["record"] = "record"
-    id: int = 0
     what: Literal["document", "session", "question"]
     key: str
-    at: datetime
-    actor: str
 
 
-class LedgerEffect(Model):
+class LedgerEffect(ActedEffect):
     """What the IAM confirmed, to be written to the access ledger and the audit log afterwards:
     the record follows the change, it never gates it."""
 
     type: Literal["ledger"] = "ledger"
-    id: int = 0
     email: str
-    actor: str
     reason: str
-    at: datetime
     granted: list[str]
     """Every group this engagement grants the identity (the ledger's open grants)."""
     granted_now: list[str] = Field(default_factory=list)
@@ -83,11 +78,10 @@ class LedgerEffect(Model):
     evidence: dict[str, Any]
 
 
-class AlertEffect(Model):
+class AlertEffect(QueuedEffect):
     """An admin alert to record; alerts have their own lane, so a parked effect can always raise one."""
 
     type: Literal["alert"] = "alert"
-    id: int = 0
     at: datetime
     kind: str
     message: str
@@ -95,11 +89,10 @@ class AlertEffect(Model):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-class EngagementRecordEffect(Model):
+class EngagementRecordEffect(QueuedEffect):
     """The engagement itself, recorded at contract signature."""
 
     type: Literal["engagement"] = "engagement"
-    id: int = 0
     at: datetime
 
 

@@ -57,11 +57,16 @@ class NdaRecordedFacts(AboutEngagement):
     engineer_count: int
 
 
-class CheckConsentRequestFacts(EmailFacts):
-    kind = EmailKind.CHECK_CONSENT_REQUEST
+class AboutChecks(EmailFacts):
+    """A background check's email: for whom it is done and which checks it covers, in words."""
+
     client: str
-    jurisdiction: str
     checks: str
+
+
+class CheckConsentRequestFacts(AboutChecks):
+    kind = EmailKind.CHECK_CONSENT_REQUEST
+    jurisdiction: str
 
 
 class CheckConsentReminderFacts(CheckConsentRequestFacts):
@@ -204,26 +209,22 @@ class CancellationFacts(AboutEngagement):
     reason: str
 
 
-class CheckProgressFacts(EmailFacts):
+class CheckProgressFacts(AboutChecks):
     """A screening provider's check moved (needs a decision, disputed, expired): the people managing it."""
 
     kind = EmailKind.CHECK_PROGRESS
-    client: str
     engineer: str
-    checks: str
     headline: str
     explanation: str
     until: str = ""
     """When a pending adverse action becomes final (ISO 8601), or empty."""
 
 
-class CheckPreAdverseNoticeFacts(EmailFacts):
+class CheckPreAdverseNoticeFacts(AboutChecks):
     """The engineer hears, in plain words, that the report may cost them production access and until when
     they can respond."""
 
     kind = EmailKind.CHECK_PRE_ADVERSE_NOTICE
-    client: str
-    checks: str
     final_at: str
 
 
@@ -232,27 +233,27 @@ LINK_ADDED_WHEN_SENT = "(your personal link is added when this email is sent)"
 enters a workflow) and puts it in place of this."""
 
 
-class AccessCertificationFacts(AboutEngagement):
-    """The client's IAM owner is asked to keep or revoke each engineer, through a signed link."""
-
-    kind = EmailKind.ACCESS_CERTIFICATION
+class AboutCertificationRound(AboutEngagement):
     round: int
     due_at: str
     engineers: str
     """One ``- `` line per engineer: name, email, role, groups."""
+
+
+class AccessCertificationFacts(AboutCertificationRound):
+    """The client's IAM owner is asked to keep or revoke each engineer, through a signed link."""
+
+    kind = EmailKind.ACCESS_CERTIFICATION
     default_rule: str
     """What happens to an engineer left undecided at the due date, in words."""
     link: str = LINK_ADDED_WHEN_SENT
 
 
-class CertificationEscalationFacts(AboutEngagement):
+class CertificationEscalationFacts(AboutCertificationRound):
     """Nobody answered a round by its due date and the rule kept access: the firm's lead follows up."""
 
     kind = EmailKind.CERTIFICATION_ESCALATION
-    round: int
-    due_at: str
     iam_owner: str
-    engineers: str
 
 
 FACTS_BY_KIND: dict[EmailKind, type[EmailFacts]] = {

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from domain.vocabulary import Milestones
+
 
 class Record(BaseModel):
     """Read from the database: columns the pack does not report are ignored."""
@@ -81,17 +83,13 @@ class ChainVerdict(Record):
     reason: str | None = None
 
 
-class EngagementRecords(Record):
+class EngagementRecords(Record, Milestones):
     engagement_id: str
     contract_id: str
     client_name: str
     engagement_type: str
     phase: str
     spec: dict[str, Any]
-    nda_signed_at: datetime | None = None
-    notice_given_at: datetime | None = None
-    end_date: datetime | None = None
-    closed_at: datetime | None = None
     engineers: list[EngineerRow]
     grants: list[GrantRow]
     audit: list[AuditRow]

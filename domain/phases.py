@@ -5,30 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.commands import (
-    AddEngineer,
-    AnswerQuestion,
-    AskQuestion,
-    CancelEngagement,
-    CancelSession,
-    CertifyAccess,
-    ChangeRole,
-    Command,
-    DropParkedEffect,
-    GiveNotice,
-    MoveEndDate,
-    RecordCheckResult,
-    RecordDocument,
-    RecordNdaSigned,
-    RecordSessionHeld,
-    RemoveEngineer,
-    RequestAccessReview,
-    RescheduleSession,
-    RestoreAccess,
-    RetryParkedEffect,
-    RevokeAccessNow,
-    ScheduleSession,
-)
+from domain import commands as c
 from domain.vocabulary import Phase
 
 P = Phase
@@ -40,14 +17,14 @@ class CommandRule:
     """The Temporal Update's name: stable for as long as engagements run."""
     cli: str
     """The CLI command that sends it."""
-    command: type[Command]
+    command: type[c.Command]
     phases: frozenset[Phase]
     """The phases in which the command is legal."""
     summary: str
     """What it does, in a manager's words (CLI help and README)."""
 
 
-def _rule(update: str, cli: str, command: type[Command], phases: set[Phase], summary: str) -> CommandRule:
+def _rule(update: str, cli: str, command: type[c.Command], phases: set[Phase], summary: str) -> CommandRule:
     return CommandRule(update, cli, command, frozenset(phases), summary)
 
 
@@ -55,58 +32,58 @@ RUNNING = {P.AWAITING_NDA, P.ONBOARDING, P.DELIVERY, P.NOTICE, P.TRANSITION}
 STAFFED = {P.ONBOARDING, P.DELIVERY, P.NOTICE}
 
 COMMANDS: tuple[CommandRule, ...] = (
-    _rule("record_nda_signed", "nda-signed", RecordNdaSigned, {P.AWAITING_NDA}, "record the NDA as signed"),
-    _rule("add_engineer", "add-engineer", AddEngineer, {P.ONBOARDING, P.DELIVERY}, "staff one more engineer"),
-    _rule("remove_engineer", "remove-engineer", RemoveEngineer, STAFFED, "take an engineer off; access ends now"),
-    _rule("change_role", "change-role", ChangeRole, STAFFED, "give an engineer another role (and access)"),
-    _rule("record_check_result", "record-check", RecordCheckResult, STAFFED, "record a background check result"),
-    _rule("give_notice", "give-notice", GiveNotice, {P.ONBOARDING, P.DELIVERY}, "give notice; the end date follows"),
-    _rule("move_end_date", "move-end-date", MoveEndDate, {P.NOTICE}, "move the agreed end date"),
+    _rule("record_nda_signed", "nda-signed", c.RecordNdaSigned, {P.AWAITING_NDA}, "record the NDA as signed"),
+    _rule("add_engineer", "add-engineer", c.AddEngineer, {P.ONBOARDING, P.DELIVERY}, "staff one more engineer"),
+    _rule("remove_engineer", "remove-engineer", c.RemoveEngineer, STAFFED, "take an engineer off; access ends now"),
+    _rule("change_role", "change-role", c.ChangeRole, STAFFED, "give an engineer another role (and access)"),
+    _rule("record_check_result", "record-check", c.RecordCheckResult, STAFFED, "record a background check result"),
+    _rule("give_notice", "give-notice", c.GiveNotice, {P.ONBOARDING, P.DELIVERY}, "give notice; the end date follows"),
+    _rule("move_end_date", "move-end-date", c.MoveEndDate, {P.NOTICE}, "move the agreed end date"),
     _rule(
         "record_document",
         "record-document",
-        RecordDocument,
+        c.RecordDocument,
         {P.NOTICE, P.TRANSITION},
         "record a knowledge-transfer document as delivered",
     ),
-    _rule("schedule_session", "schedule-session", ScheduleSession, {P.NOTICE}, "schedule a handover session"),
-    _rule("reschedule_session", "reschedule-session", RescheduleSession, {P.NOTICE}, "move a handover session"),
-    _rule("cancel_session", "cancel-session", CancelSession, {P.NOTICE}, "cancel a handover session"),
+    _rule("schedule_session", "schedule-session", c.ScheduleSession, {P.NOTICE}, "schedule a handover session"),
+    _rule("reschedule_session", "reschedule-session", c.RescheduleSession, {P.NOTICE}, "move a handover session"),
+    _rule("cancel_session", "cancel-session", c.CancelSession, {P.NOTICE}, "cancel a handover session"),
     _rule(
         "record_session_held",
         "session-held",
-        RecordSessionHeld,
+        c.RecordSessionHeld,
         {P.NOTICE, P.TRANSITION},
         "record a handover session as held",
     ),
-    _rule("ask_question", "ask", AskQuestion, {P.TRANSITION}, "record a transition-window question"),
-    _rule("answer_question", "answer", AnswerQuestion, {P.TRANSITION}, "answer a transition-window question"),
-    _rule("request_access_review", "review-access", RequestAccessReview, {P.DELIVERY}, "reconcile the IAM now"),
+    _rule("ask_question", "ask", c.AskQuestion, {P.TRANSITION}, "record a transition-window question"),
+    _rule("answer_question", "answer", c.AnswerQuestion, {P.TRANSITION}, "answer a transition-window question"),
+    _rule("request_access_review", "review-access", c.RequestAccessReview, {P.DELIVERY}, "reconcile the IAM now"),
     _rule(
         "certify_access",
         "certify",
-        CertifyAccess,
+        c.CertifyAccess,
         {P.DELIVERY, P.NOTICE},
         "keep or revoke an engineer in an access certification round",
     ),
     _rule(
         "revoke_access_now",
         "revoke-now",
-        RevokeAccessNow,
+        c.RevokeAccessNow,
         RUNNING,
         "emergency: revoke one engineer's access, or everyone's, at once",
     ),
-    _rule("restore_access", "restore-access", RestoreAccess, STAFFED, "lift an emergency revocation"),
-    _rule("cancel_engagement", "cancel", CancelEngagement, {P.AWAITING_NDA, P.ONBOARDING}, "cancel before delivery"),
-    _rule("retry_parked_effect", "retry-effect", RetryParkedEffect, set(P), "retry a parked side effect now"),
-    _rule("drop_parked_effect", "drop-effect", DropParkedEffect, set(P), "give up a parked side effect (audited)"),
+    _rule("restore_access", "restore-access", c.RestoreAccess, STAFFED, "lift an emergency revocation"),
+    _rule("cancel_engagement", "cancel", c.CancelEngagement, {P.AWAITING_NDA, P.ONBOARDING}, "cancel before delivery"),
+    _rule("retry_parked_effect", "retry-effect", c.RetryParkedEffect, set(P), "retry a parked side effect now"),
+    _rule("drop_parked_effect", "drop-effect", c.DropParkedEffect, set(P), "give up a parked side effect (audited)"),
 )
 
-RULES: dict[type[Command], CommandRule] = {rule.command: rule for rule in COMMANDS}
+RULES: dict[type[c.Command], CommandRule] = {rule.command: rule for rule in COMMANDS}
 BY_CLI: dict[str, CommandRule] = {rule.cli: rule for rule in COMMANDS}
 
 
-def legal_phases(command: type[Command]) -> frozenset[Phase]:
+def legal_phases(command: type[c.Command]) -> frozenset[Phase]:
     return RULES[command].phases
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
@@ -55,6 +55,22 @@ class Model(BaseModel):
     never rename or remove one (old continue-as-new inputs and histories must still load)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class Milestones(BaseModel):
+    """The engagement's dated milestones, as its database row keeps them: None until reached."""
+
+    nda_signed_at: datetime | None = None
+    notice_given_at: datetime | None = None
+    end_date: datetime | None = None
+    closed_at: datetime | None = None
+
+    def reached(self) -> dict[str, datetime]:
+        """The milestones reached so far, by column name."""
+        return {name: at for name in MILESTONE_COLUMNS if (at := getattr(self, name)) is not None}
+
+
+MILESTONE_COLUMNS = tuple(Milestones.model_fields)
 
 
 def describe_duration(value: timedelta) -> str:

@@ -119,6 +119,9 @@ def _builders(spec: EngagementSpec) -> dict[EmailKind, Callable[[], EmailFacts]]
         ],
     )
     link = "https://certify.firm.example/c/eyJlIjoiZW5nYWdlbWVudC1BQ01FIn0.c2FtcGxlLXNpZ25hdHVyZQ"
+    # The samples' one emergency: access revoked, then restored three hours later.
+    revoked_at = notice + timedelta(days=3, hours=2)
+    compromise = "suspected credential compromise reported by the client's security team"
     assert state.end_date is not None
     end: datetime = state.end_date
     return {
@@ -149,19 +152,10 @@ def _builders(spec: EngagementSpec) -> dict[EmailKind, Callable[[], EmailFacts]]
         ),
         EmailKind.REVOCATION_REPORT: lambda: build.revocation_report(spec, state, end, ended),
         EmailKind.EMERGENCY_REVOCATION: lambda: build.emergency_revocation(
-            spec,
-            state,
-            notice + timedelta(days=3, hours=2),
-            [engineer],
-            "suspected credential compromise reported by the client's security team",
+            spec, state, revoked_at, [engineer], compromise
         ),
         EmailKind.ACCESS_RESTORED: lambda: build.access_restored(
-            spec,
-            state,
-            notice + timedelta(days=3, hours=5),
-            [engineer],
-            "suspected credential compromise reported by the client's security team",
-            spec.firm_lead.name,
+            spec, state, revoked_at + timedelta(hours=3), [engineer], compromise, spec.firm_lead.name
         ),
         EmailKind.TRANSITION_OPEN: lambda: build.transition_open(spec, state),
         EmailKind.TRANSITION_CLOSING: lambda: build.transition_closing(spec, state),

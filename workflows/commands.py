@@ -8,59 +8,35 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 
 from adapters.updates import execute
-from domain.commands import (
-    Ack,
-    AddEngineer,
-    AnswerQuestion,
-    AskQuestion,
-    CancelEngagement,
-    CancelSession,
-    CertifyAccess,
-    ChangeRole,
-    Command,
-    DropParkedEffect,
-    GiveNotice,
-    MoveEndDate,
-    RecordCheckResult,
-    RecordDocument,
-    RecordNdaSigned,
-    RecordSessionHeld,
-    RemoveEngineer,
-    RequestAccessReview,
-    RescheduleSession,
-    RestoreAccess,
-    RetryParkedEffect,
-    RevokeAccessNow,
-    ScheduleSession,
-)
+from domain import commands as c
 from workflows.engagement import EngagementWorkflow as W
 
-UPDATES: dict[type[Command], Any] = {
-    RecordNdaSigned: W.record_nda_signed,
-    AddEngineer: W.add_engineer,
-    RemoveEngineer: W.remove_engineer,
-    ChangeRole: W.change_role,
-    RecordCheckResult: W.record_check_result,
-    GiveNotice: W.give_notice,
-    MoveEndDate: W.move_end_date,
-    RecordDocument: W.record_document,
-    ScheduleSession: W.schedule_session,
-    RescheduleSession: W.reschedule_session,
-    CancelSession: W.cancel_session,
-    RecordSessionHeld: W.record_session_held,
-    AskQuestion: W.ask_question,
-    AnswerQuestion: W.answer_question,
-    RequestAccessReview: W.request_access_review,
-    CertifyAccess: W.certify_access,
-    RevokeAccessNow: W.revoke_access_now,
-    RestoreAccess: W.restore_access,
-    CancelEngagement: W.cancel_engagement,
-    RetryParkedEffect: W.retry_parked_effect,
-    DropParkedEffect: W.drop_parked_effect,
+UPDATES: dict[type[c.Command], Any] = {
+    c.RecordNdaSigned: W.record_nda_signed,
+    c.AddEngineer: W.add_engineer,
+    c.RemoveEngineer: W.remove_engineer,
+    c.ChangeRole: W.change_role,
+    c.RecordCheckResult: W.record_check_result,
+    c.GiveNotice: W.give_notice,
+    c.MoveEndDate: W.move_end_date,
+    c.RecordDocument: W.record_document,
+    c.ScheduleSession: W.schedule_session,
+    c.RescheduleSession: W.reschedule_session,
+    c.CancelSession: W.cancel_session,
+    c.RecordSessionHeld: W.record_session_held,
+    c.AskQuestion: W.ask_question,
+    c.AnswerQuestion: W.answer_question,
+    c.RequestAccessReview: W.request_access_review,
+    c.CertifyAccess: W.certify_access,
+    c.RevokeAccessNow: W.revoke_access_now,
+    c.RestoreAccess: W.restore_access,
+    c.CancelEngagement: W.cancel_engagement,
+    c.RetryParkedEffect: W.retry_parked_effect,
+    c.DropParkedEffect: W.drop_parked_effect,
 }
 """Every command of the phase table, with the workflow method that receives it (a test holds the two together)."""
 
 
-async def send(handle: WorkflowHandle[Any, Any], command: Command) -> Ack:
+async def send(handle: WorkflowHandle[Any, Any], command: c.Command) -> c.Ack:
     """Send one command as its Update and wait for the engagement's acknowledgement (or refusal)."""
     return await execute(handle, UPDATES[type(command)], command)

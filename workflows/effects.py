@@ -3,25 +3,17 @@ retry policy of the system it touches. Orchestration only: the effects were deci
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities import payloads as p
     from activities.email import EmailActivities, EmailRequest
     from activities.engagement import EngagementActivities
-    from activities.payloads import (
-        AuditInput,
-        DocumentInput,
-        EngineerRecord,
-        LedgerRecord,
-        PhaseChange,
-        QuestionInput,
-        RecordEngagementInput,
-        SessionInput,
-    )
     from domain.effects import (
         AuditEffect,
         Effect,
@@ -76,6 +68,16 @@ def bounded(options: ActivityOptions, bound: timedelta | None, summary: str | No
     return {**options, "start_to_close_timeout": start_to_close, "schedule_to_close_timeout": bound, "summary": summary}
 
 
+class _Step(NamedTuple):
+    """The activity that performs one effect, its input, and the options of the system it touches."""
+
+    activity: Callable[..., Awaitable[Any]]
+    arg: Any
+    options: ActivityOptions = STORAGE
+    takes_bound: bool = True
+    """False for the one step that has always run without the engagement's bound (a document record)."""
+
+
 async def perform(
     engagement_id: str,
     state: EngagementState,
@@ -84,47 +86,40 @@ async def perform(
     bound: timedelta | None = None,
 ) -> None:
     """Perform one effect; with a ``bound`` it fails (ActivityError) once it has kept failing that long."""
-    if isinstance(effect, LedgerEffect):
-        await workflow.execute_activity_method(
-            EngagementActivities.record_access,
-            LedgerRecord(engagement_id=engagement_id, entry=effect),
-            **bounded(STORAGE, bound, describe(effect)),
-        )
-    elif isinstance(effect, EngagementRecordEffect):
-        await workflow.execute_activity_method(
-            EngagementActivities.record_engagement,
-            RecordEngagementInput(engagement_id=engagement_id, spec=spec, at=effect.at),
-            **bounded(STORAGE, bound, describe(effect)),
-        )
-    elif isinstance(effect, EmailEffect):
-        await workflow.execute_activity_method(
-            EmailActivities.send_email,
-            EmailRequest(
+    step = _step(engagement_id, state, spec, effect)
+    options = bounded(step.options, bound, describe(effect)) if step.takes_bound else dict(step.options)
+    await workflow.execute_activity_method(step.activity, step.arg, **options)
+
+
+def _step(engagement_id: str, state: EngagementState, spec: EngagementSpec, effect: Effect) -> _Step:
+    """The table from an effect to the activity that performs it."""
+    match effect:
+        case LedgerEffect():
+            return _Step(EngagementActivities.record_access, p.LedgerRecord(engagement_id=engagement_id, entry=effect))
+        case EngagementRecordEffect():
+            contract = p.RecordEngagementInput(engagement_id=engagement_id, spec=spec, at=effect.at)
+            return _Step(EngagementActivities.record_engagement, contract)
+        case EmailEffect():
+            request = EmailRequest(
                 engagement_id=engagement_id,
                 kind=effect.kind,
                 step=effect.step,
                 occurrence=effect.occurrence,
                 recipients=effect.recipients,
                 facts=effect.facts,
-            ),
-            **bounded(EMAIL, bound, describe(effect)),
-        )
-    elif isinstance(effect, AuditEffect):
-        await workflow.execute_activity_method(
-            EngagementActivities.append_audit,
-            AuditInput(
+            )
+            return _Step(EmailActivities.send_email, request, EMAIL)
+        case AuditEffect():
+            entry = p.AuditInput(
                 engagement_id=engagement_id,
                 at=effect.at,
                 actor=effect.actor,
                 action=effect.action,
                 details=effect.details,
-            ),
-            **bounded(STORAGE, bound, describe(effect)),
-        )
-    elif isinstance(effect, PhaseEffect):
-        await workflow.execute_activity_method(
-            EngagementActivities.record_phase,
-            PhaseChange(
+            )
+            return _Step(EngagementActivities.append_audit, entry)
+        case PhaseEffect():
+            change = p.PhaseChange(
                 engagement_id=engagement_id,
                 phase=effect.phase,
                 at=effect.at,
@@ -134,42 +129,24 @@ async def perform(
                 notice_given_at=state.notice.given_at if state.notice else None,
                 end_date=state.end_date,
                 closed_at=state.closed_at,
-            ),
-            **bounded(STORAGE, bound, describe(effect)),
-        )
-    elif isinstance(effect, EngineerEffect):
-        engineer = state.engineer(effect.email)
-        assert engineer is not None
-        await workflow.execute_activity_method(
-            EngagementActivities.save_engineer,
-            EngineerRecord(
+            )
+            return _Step(EngagementActivities.record_phase, change)
+        case EngineerEffect():
+            engineer = state.engineer(effect.email)
+            assert engineer is not None
+            record = p.EngineerRecord(
                 engagement_id=engagement_id, engineer=engineer, at=effect.at, actor=effect.actor, action=effect.action
-            ),
-            **bounded(STORAGE, bound, describe(effect)),
-        )
-    elif isinstance(effect, RecordEffect):
-        await _perform_record(engagement_id, state, effect, bound)
-
-
-async def _perform_record(
-    engagement_id: str, state: EngagementState, effect: RecordEffect, bound: timedelta | None
-) -> None:
-    if effect.what == "document":
-        record = next(d for d in state.documents if d.name.value == effect.key)
-        await workflow.execute_activity_method(
-            EngagementActivities.save_document, DocumentInput(engagement_id=engagement_id, record=record), **STORAGE
-        )
-    elif effect.what == "session":
-        session = next(s for s in state.sessions if s.session_id == effect.key)
-        await workflow.execute_activity_method(
-            EngagementActivities.save_session,
-            SessionInput(engagement_id=engagement_id, session=session, actor=effect.actor, at=effect.at),
-            **bounded(STORAGE, bound, describe(effect)),
-        )
-    else:
-        question = next(q for q in state.questions if q.question_id == effect.key)
-        await workflow.execute_activity_method(
-            EngagementActivities.save_question,
-            QuestionInput(engagement_id=engagement_id, question=question, actor=effect.actor, at=effect.at),
-            **bounded(STORAGE, bound, describe(effect)),
-        )
+            )
+            return _Step(EngagementActivities.save_engineer, record)
+        case RecordEffect(what="document"):
+            document = next(d for d in state.documents if d.name.value == effect.key)
+            delivered = p.DocumentInput(engagement_id=engagement_id, record=document)
+            return _Step(EngagementActivities.save_document, delivered, takes_bound=False)
+        case RecordEffect(what="session"):
+            session = next(s for s in state.sessions if s.session_id == effect.key)
+            held = p.SessionInput(engagement_id=engagement_id, session=session, actor=effect.actor, at=effect.at)
+            return _Step(EngagementActivities.save_session, held)
+        case RecordEffect():
+            question = next(q for q in state.questions if q.question_id == effect.key)
+            asked = p.QuestionInput(engagement_id=engagement_id, question=question, actor=effect.actor, at=effect.at)
+            return _Step(EngagementActivities.save_question, asked)
