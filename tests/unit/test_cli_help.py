@@ -54,15 +54,6 @@ def test_help_loads_neither_pydantic_nor_temporal() -> None:
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
 
 
-def test_worker_help_only_prints_help() -> None:
-    out = subprocess.run(
-        [sys.executable, "worker.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env={"PATH": "/usr/bin:/bin", "TEMPORAL_ADDRESS": "127.0.0.1:1", "DATABASE_URL": "postgresql+asyncpg://x@127.0.0.1:1/x"},
-    )  # fmt: skip
-    assert out.returncode == 0 and out.stdout.startswith("usage: worker.py"), out
-    assert out.stderr == ""
-
-
 def test_values_stay_inside_one_literal() -> None:
     assert literal("O'Brien & Sons") == "'O''Brien & Sons'"
     query = visibility_query(Filters(client="x' OR WorkflowType = 'EngagementWorkflow"))
