@@ -8,7 +8,7 @@ workflow tasks, the sandbox, the data converter), which the product's wall time 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
@@ -72,4 +72,56 @@ class BaselineWorkflow:
     @workflow.update(name="baseline_step")
     def step(self, step: Step) -> Step:
         self._updates += 1
+        return step
+
+
+# The burst baseline (bench/burst.py): the same burst of updates, without the product.
+
+
+@dataclass
+class BurstShape:
+    updates: int
+    activities: int
+    bound: int | None = None
+    queue: list[int] = field(default_factory=list)
+    """Activities queued and not yet performed (carried into the next run)."""
+    received: int = 0
+    """Updates received by the runs before."""
+
+
+@workflow.defn(name="BurstBaselineWorkflow")
+class BurstBaselineWorkflow:
+    """Updates queue work, one lane performs it in order, continuing as new between activities."""
+
+    @workflow.init
+    def __init__(self, shape: BurstShape) -> None:
+        self._shape = shape
+        self._queue = list(shape.queue)
+        self._received = shape.received
+
+    @workflow.run
+    async def run(self, shape: BurstShape) -> int:
+        while True:
+            await workflow.wait_condition(lambda: bool(self._queue) or self._received >= shape.updates)
+            if not self._queue:
+                break
+            info = workflow.info()
+            full = shape.bound is not None and info.get_current_history_length() >= shape.bound
+            if info.is_continue_as_new_suggested() or full:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    BurstShape(shape.updates, shape.activities, shape.bound, self._queue, self._received)
+                )
+            await workflow.execute_activity(noop, Step(self._queue[0]), start_to_close_timeout=timedelta(seconds=30))
+            self._queue.pop(0)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._received
+
+    @workflow.update(name="burst_command")
+    def command(self, step: Step) -> Step:
+        """Command number n queues its share of the activities (the product's total, spread evenly)."""
+        shape, n = self._shape, step.number
+        share = (n + 1) * shape.activities // shape.updates - n * shape.activities // shape.updates
+        self._queue.extend([n] * share)
+        self._received += 1
         return step

@@ -53,10 +53,10 @@ async def _admin_url() -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
-    """A migrated database of its own for this bench run; its URL, for SQLAlchemy."""
+async def fresh_database(prefix: str = "engagements_bench_") -> AsyncIterator[str]:
+    """A migrated database of its own for this bench run (named ``prefix`` and a random suffix); its URL."""
     async with _admin_url() as admin:
-        name = f"engagements_bench_{uuid.uuid4().hex[:10]}"
+        name = f"{prefix}{uuid.uuid4().hex[:10]}"
         conn = await asyncpg.connect(admin)
         await conn.execute(f'CREATE DATABASE "{name}"')
         await conn.close()
