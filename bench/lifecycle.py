@@ -40,6 +40,7 @@ from adapters.db import EngagementStore, create_engine
 from adapters.scim import ScimDirectory
 from bench.baseline import BaselineShape, BaselineWorkflow, Step, noop
 from bench.peers import fresh_database, scim_server
+from bench.roundtrips import CountingProxy, counted
 from domain.commands import AnswerQuestion, AskQuestion, RecordDocument, RecordSessionHeld, ScheduleSession
 from domain.views import EngagementSummary
 from domain.vocabulary import KnowledgeTransferDocument, Phase
@@ -173,9 +174,15 @@ async def measure_baseline(client: Client, shape: BaselineShape) -> Measurement:
 
 
 @contextlib.asynccontextmanager
-async def peers() -> AsyncIterator[tuple[WorkflowEnvironment, EngagementStore, ScimServer]]:
-    """The time-skipping test server, a fresh migrated database, and the SCIM server, for all runs."""
-    async with fresh_database() as url:
+async def peers(
+    counter: list[CountingProxy] | None = None,
+) -> AsyncIterator[tuple[WorkflowEnvironment, EngagementStore, ScimServer]]:
+    """The time-skipping test server, a fresh migrated database, and the SCIM server, for all runs
+    (with ``counter``, the product reaches the database through a counting proxy, appended to it)."""
+    async with fresh_database() as url, contextlib.AsyncExitStack() as stack:
+        if counter is not None:
+            url, proxy = await stack.enter_async_context(counted(url))
+            counter.append(proxy)
         engine = create_engine(url)
         try:
             with scim_server() as scim:
@@ -293,13 +300,39 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.lifecycle", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="measured runs after one warm-up (default 5)")
     parser.add_argument("--out", type=Path, help="write the results as JSON here (default: print only)")
+    parser.add_argument(
+        "--round-trips",
+        action="store_true",
+        help="count PostgreSQL round trips of one lifecycle (after a warm-up) instead of timing",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     return args
 
 
+async def round_trips() -> dict[str, float]:
+    """One lifecycle (after a warm-up) with the product's database connections through a counting proxy."""
+    proxies: list[CountingProxy] = []
+    async with peers(proxies) as (env, store, scim):
+        proxy = proxies[0]
+        with tempfile.TemporaryDirectory(prefix="bench-outbox-") as folder:
+            await measure_product(env, store, scim, Path(folder))  # warm-up: connections, prepared statements
+            before, connections = proxy.round_trips, proxy.connections
+            product = await measure_product(env, store, scim, Path(folder))
+            trips = proxy.round_trips - before
+    return {
+        "round_trips": trips,
+        "activities": product.history.activities,
+        "round_trips_per_activity": round(trips / product.history.activities, 2),
+        "new_connections": proxy.connections - connections,
+    }
+
+
 async def main(args: argparse.Namespace) -> int:
+    if args.round_trips:
+        print(json.dumps(await round_trips(), indent=2))
+        return 0
     runs = await bench(args.runs)
     results = report(runs)
     print(table(runs, results["medians"]))
