@@ -104,7 +104,7 @@ class EmailActivities:
         """Hand one recipient's message over unless it was already; True if sent, False if refused."""
         key = message_key(request.engagement_id, request.step, recipient.email, request.occurrence)
         rendered = self._render(request, recipient, key)
-        row = await self._outbox.claim_message(
+        row, claimed = await self._outbox.claim_for_sending(
             {
                 "message_key": key,
                 "engagement_id": request.engagement_id,
@@ -115,8 +115,11 @@ class EmailActivities:
                 "subject": rendered.subject,
                 "body_text": rendered.text,
                 "body_html": rendered.html,
-            }
+            },
+            provider=self._mailer.name,
         )
+        if claimed:  # new, and recorded as being handed over by this attempt
+            return await self._send(request, recipient, key, rendered)
         for _ in range(5):  # each pass either finishes or follows a row another writer just moved
             state = MessageState(row.state)
             if state in HANDED_OVER:

@@ -29,7 +29,7 @@ from activities.payloads import (
     ledger_entry,
 )
 from adapters.alerts import AlertStore
-from adapters.db import EngagementStore
+from adapters.db import AuditEntry, EngagementStore
 from adapters.iam_convergence import Target
 from adapters.identity_access import apply_identity_access
 from adapters.scim import DirectoryPool, GroupNotFound
@@ -46,6 +46,11 @@ def _event_key(suffix: str = "") -> str:
     """Stable across retries of one activity, distinct across activities and runs."""
     info = activity.info()
     return f"{info.workflow_run_id}/{info.activity_id}{suffix}"
+
+
+def _entry(at: datetime, actor: str, action: str, details: dict[str, Any]) -> AuditEntry:
+    """The audit entry of this activity attempt, written in the transaction of the record it is about."""
+    return AuditEntry(event_key=_event_key(), at=at, actor=actor, action=action, details=details)
 
 
 class EngagementActivities:
@@ -75,26 +80,31 @@ class EngagementActivities:
 
     @activity.defn(name="record_engagement")
     async def record_engagement(self, request: RecordEngagementInput) -> None:
-        await self._store.record_engagement(request.engagement_id, request.spec, request.at)
-        await self._audit(
+        await self._store.record_engagement(
             request.engagement_id,
+            request.spec,
             request.at,
-            "ops",
-            "engagement_recorded",
-            {
-                "contract_id": request.spec.contract_id,
-                "engagement_type": request.spec.engagement_type.value,
-                "nda_reference": request.spec.agreement.nda_reference,
-                "ip_assignment_clause": request.spec.agreement.ip_assignment_clause,
-            },
+            audit=_entry(
+                request.at,
+                "ops",
+                "engagement_recorded",
+                {
+                    "contract_id": request.spec.contract_id,
+                    "engagement_type": request.spec.engagement_type.value,
+                    "nda_reference": request.spec.agreement.nda_reference,
+                    "ip_assignment_clause": request.spec.agreement.ip_assignment_clause,
+                },
+            ),
         )
 
     @activity.defn(name="record_phase")
     async def record_phase(self, change: PhaseChange) -> None:
-        reached: dict[str, datetime | None] = {**change.reached()}
-        await self._store.record_phase(change.engagement_id, change.phase, change.at, reached)
-        await self._audit(
-            change.engagement_id, change.at, change.actor, f"phase:{change.phase.value}", {"reason": change.reason}
+        await self._store.record_phase(
+            change.engagement_id,
+            change.phase,
+            change.at,
+            {**change.reached()},
+            audit=_entry(change.at, change.actor, f"phase:{change.phase.value}", {"reason": change.reason}),
         )
 
     @activity.defn(name="append_audit")
@@ -103,18 +113,21 @@ class EngagementActivities:
 
     @activity.defn(name="save_engineer")
     async def save_engineer(self, record: EngineerRecord) -> None:
-        await self._store.save_engineer(record.engagement_id, record.engineer, record.at)
-        await self._audit(
+        await self._store.save_engineer(
             record.engagement_id,
+            record.engineer,
             record.at,
-            record.actor,
-            record.action,
-            {
-                "engineer": record.engineer.email,
-                "role": record.engineer.spec.role,
-                "production_access": record.engineer.spec.production_access,
-                "check": record.engineer.check.value,
-            },
+            audit=_entry(
+                record.at,
+                record.actor,
+                record.action,
+                {
+                    "engineer": record.engineer.email,
+                    "role": record.engineer.spec.role,
+                    "production_access": record.engineer.spec.production_access,
+                    "check": record.engineer.check.value,
+                },
+            ),
         )
 
     @activity.defn(name="apply_access")
@@ -233,10 +246,7 @@ class EngagementActivities:
             actor=entry.actor,
             at=entry.at,
             evidence=entry.evidence,
-        )
-        if entry.changed:
-            await self._audit(
-                engagement_id,
+            audit=_entry(
                 entry.at,
                 entry.actor,
                 "access_changed",
@@ -249,6 +259,9 @@ class EngagementActivities:
                     "evidence": entry.evidence,
                 },
             )
+            if entry.changed
+            else None,
+        )
 
     async def _alert_without_waiting(
         self, request: AccessRequest, readback: EngineerAccessReadBack, problem: str | None
@@ -287,35 +300,41 @@ class EngagementActivities:
 
     @activity.defn(name="save_document")
     async def save_document(self, request: DocumentInput) -> None:
-        await self._store.save_document(request.engagement_id, request.record)
-        await self._audit(
+        await self._store.save_document(
             request.engagement_id,
-            request.record.delivered_at,
-            request.record.delivered_by,
-            "document_delivered",
-            {"document": request.record.name.value, "location": request.record.location},
+            request.record,
+            audit=_entry(
+                request.record.delivered_at,
+                request.record.delivered_by,
+                "document_delivered",
+                {"document": request.record.name.value, "location": request.record.location},
+            ),
         )
 
     @activity.defn(name="save_session")
     async def save_session(self, request: SessionInput) -> None:
-        await self._store.save_session(request.engagement_id, request.session)
-        await self._audit(
+        await self._store.save_session(
             request.engagement_id,
-            request.at,
-            request.actor,
-            f"session_{request.session.status}",
-            request.session.model_dump(mode="json"),
+            request.session,
+            audit=_entry(
+                request.at,
+                request.actor,
+                f"session_{request.session.status}",
+                request.session.model_dump(mode="json"),
+            ),
         )
 
     @activity.defn(name="save_question")
     async def save_question(self, request: QuestionInput) -> None:
-        await self._store.save_question(request.engagement_id, request.question)
-        await self._audit(
+        await self._store.save_question(
             request.engagement_id,
-            request.at,
-            request.actor,
-            "question_answered" if request.question.answer else "question_asked",
-            {"question_id": request.question.question_id},
+            request.question,
+            audit=_entry(
+                request.at,
+                request.actor,
+                "question_answered" if request.question.answer else "question_asked",
+                {"question_id": request.question.question_id},
+            ),
         )
 
     def all(self) -> list[Any]:

@@ -7,15 +7,18 @@ written with ON CONFLICT, audit entries by the key of the activity attempt that 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Row, and_, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from adapters.audit_chain import GENESIS, link
@@ -44,7 +47,50 @@ def async_url(url: str) -> str:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    return create_async_engine(async_url(url), pool_size=5, max_overflow=5, pool_pre_ping=True)
+    """No pre-ping (three round trips per checkout): a connection found stale is retried instead (``retrying``)."""
+    return create_async_engine(async_url(url), pool_size=5, max_overflow=5, pool_pre_ping=False)
+
+
+T = TypeVar("T")
+STALE_ATTEMPTS = 3
+"""A pool can hold several connections the server closed (a restart): each attempt discards one."""
+
+
+def stale_connection(error: BaseException) -> bool:
+    """The pooled connection was closed under us (the server restarted, an idle timeout): the
+    transaction on it never committed, so the work can be done again on a fresh one."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    current: BaseException | None = error
+    while current is not None:
+        if isinstance(current, asyncpg.ConnectionDoesNotExistError):
+            return True
+        if isinstance(current, asyncpg.InterfaceError) and "closed" in str(current):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
+
+
+async def retrying(work: Callable[[], Awaitable[T]]) -> T:
+    """Do ``work`` (one transaction, idempotent like every write here), again on a stale connection."""
+    for attempt in range(1, STALE_ATTEMPTS + 1):
+        try:
+            return await work()
+        except (DBAPIError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError) as error:
+            if attempt == STALE_ATTEMPTS or not stale_connection(error):
+                raise
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """An audit entry written in the same transaction as the record it is about."""
+
+    event_key: str
+    at: datetime
+    actor: str
+    action: str
+    details: dict[str, Any]
 
 
 def migrate_sync(url: str) -> None:
@@ -68,7 +114,18 @@ def start_embedded_postgres(data_dir: Path) -> str:
     return async_url(server.get_uri())
 
 
-_AS_STORED = text("SELECT CAST(:details AS jsonb) AS details").bindparams(bindparam("details", type_=JSONB))
+_CHAIN_STATE = (
+    text(
+        "SELECT (SELECT entry_id FROM audit_log WHERE event_key = :event_key) AS existing,"
+        " (SELECT row_hash FROM audit_log WHERE engagement_id = :engagement_id"
+        "  ORDER BY entry_id DESC LIMIT 1) AS last,"
+        " CAST(:details AS jsonb) AS details"
+    )
+    .bindparams(bindparam("details", type_=JSONB))
+    .columns(details=JSONB)
+)
+"""In one round trip: whether the entry is there already, the hash to chain to, and the details as
+jsonb gives them back (what is hashed)."""
 
 
 async def append_chained(
@@ -88,16 +145,12 @@ async def append_chained(
     refuses a fork should anyone skip the lock). The details are hashed as jsonb will give them back.
     """
     await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended("audit:" + engagement_id, 0))))
-    exists = await conn.scalar(select(audit_log.c.entry_id).where(audit_log.c.event_key == event_key))
-    if exists is not None:
+    chain = (
+        await conn.execute(_CHAIN_STATE, {"event_key": event_key, "engagement_id": engagement_id, "details": details})
+    ).one()
+    if chain.existing is not None:
         return False
-    last = await conn.scalar(
-        select(audit_log.c.row_hash)
-        .where(audit_log.c.engagement_id == engagement_id)
-        .order_by(audit_log.c.entry_id.desc())
-        .limit(1)
-    )
-    stored = (await conn.execute(_AS_STORED.columns(details=JSONB), {"details": details})).scalar_one()
+    last, stored = chain.last, chain.details
     entry = {
         "engagement_id": engagement_id,
         "event_key": event_key,
@@ -121,8 +174,10 @@ class EngagementStore:
     def engine(self) -> AsyncEngine:
         return self._engine
 
-    async def record_engagement(self, engagement_id: str, spec: EngagementSpec, at: datetime) -> None:
-        async with self._engine.begin() as conn:
+    async def record_engagement(
+        self, engagement_id: str, spec: EngagementSpec, at: datetime, audit: AuditEntry | None = None
+    ) -> None:
+        async def write(conn: AsyncConnection) -> None:
             await conn.execute(
                 insert(engagements)
                 .values(
@@ -140,19 +195,31 @@ class EngagementStore:
                 .on_conflict_do_nothing(index_elements=["engagement_id"])
             )
 
+        await self._write(engagement_id, write, audit)
+
     async def record_phase(
-        self, engagement_id: str, phase: Phase, at: datetime, timeline: dict[str, datetime | None]
+        self,
+        engagement_id: str,
+        phase: Phase,
+        at: datetime,
+        timeline: dict[str, datetime | None],
+        audit: AuditEntry | None = None,
     ) -> None:
         allowed = {"nda_signed_at", "notice_given_at", "end_date", "closed_at"}
         values: dict[str, Any] = {k: v for k, v in timeline.items() if k in allowed}
-        async with self._engine.begin() as conn:
+
+        async def write(conn: AsyncConnection) -> None:
             await conn.execute(
                 update(engagements)
                 .where(engagements.c.engagement_id == engagement_id)
                 .values(phase=phase.value, updated_at=at, **values)
             )
 
-    async def save_engineer(self, engagement_id: str, engineer: EngineerState, at: datetime) -> None:
+        await self._write(engagement_id, write, audit)
+
+    async def save_engineer(
+        self, engagement_id: str, engineer: EngineerState, at: datetime, audit: AuditEntry | None = None
+    ) -> None:
         values = {
             "name": engineer.spec.name,
             "role": engineer.spec.role,
@@ -163,12 +230,15 @@ class EngagementStore:
             "removed_at": at if engineer.removed else None,
             "updated_at": at,
         }
-        async with self._engine.begin() as conn:
+
+        async def write(conn: AsyncConnection) -> None:
             await conn.execute(
                 insert(engineers)
                 .values(engagement_id=engagement_id, email=engineer.email.lower(), **values)
                 .on_conflict_do_update(index_elements=["engagement_id", "email"], set_=values)
             )
+
+        await self._write(engagement_id, write, audit)
 
     async def record_access_change(
         self,
@@ -180,10 +250,12 @@ class EngagementStore:
         actor: str,
         at: datetime,
         evidence: dict[str, Any],
+        audit: AuditEntry | None = None,
     ) -> None:
         """Record grants and revocations that the IAM has confirmed by read-back (the evidence)."""
         email = engineer_email.lower()
-        async with self._engine.begin() as conn:
+
+        async def write(conn: AsyncConnection) -> None:
             for group in granted:
                 await conn.execute(
                     insert(access_grants)
@@ -214,34 +286,55 @@ class EngagementStore:
                     .values(revoked_at=at, revoked_by=actor, revoke_evidence=evidence)
                 )
 
+        await self._write(engagement_id, write, audit)
+
     async def append_audit(
         self, *, engagement_id: str, event_key: str, at: datetime, actor: str, action: str, details: dict[str, Any]
     ) -> None:
-        async with self._engine.begin() as conn:
-            await append_chained(
-                conn,
-                engagement_id=engagement_id,
-                event_key=event_key,
-                at=at,
-                actor=actor,
-                action=action,
-                details=details,
-            )
+        await self._write(engagement_id, None, AuditEntry(event_key, at, actor, action, details))
 
-    async def save_document(self, engagement_id: str, record: DocumentRecord) -> None:
+    async def _write(
+        self,
+        engagement_id: str,
+        write: Callable[[AsyncConnection], Awaitable[None]] | None,
+        audit: AuditEntry | None,
+    ) -> None:
+        """One transaction: the record and its audit entry (chained), again on a stale connection."""
+
+        async def once() -> None:
+            async with self._engine.begin() as conn:
+                if write is not None:
+                    await write(conn)
+                if audit is not None:
+                    await append_chained(
+                        conn,
+                        engagement_id=engagement_id,
+                        event_key=audit.event_key,
+                        at=audit.at,
+                        actor=audit.actor,
+                        action=audit.action,
+                        details=audit.details,
+                    )
+
+        await retrying(once)
+
+    async def save_document(self, engagement_id: str, record: DocumentRecord, audit: AuditEntry | None = None) -> None:
         values = {
             "location": record.location,
             "delivered_at": record.delivered_at,
             "delivered_by": record.delivered_by,
         }
-        async with self._engine.begin() as conn:
+
+        async def write(conn: AsyncConnection) -> None:
             await conn.execute(
                 insert(documents)
                 .values(engagement_id=engagement_id, name=record.name.value, **values)
                 .on_conflict_do_update(index_elements=["engagement_id", "name"], set_=values)
             )
 
-    async def save_session(self, engagement_id: str, session: HandoverSession) -> None:
+        await self._write(engagement_id, write, audit)
+
+    async def save_session(self, engagement_id: str, session: HandoverSession, audit: AuditEntry | None = None) -> None:
         values = {
             "title": session.title,
             "starts_at": session.starts_at,
@@ -250,14 +343,17 @@ class EngagementStore:
             "held_at": session.held_at,
             "notes": session.notes,
         }
-        async with self._engine.begin() as conn:
+
+        async def write(conn: AsyncConnection) -> None:
             await conn.execute(
                 insert(handover_sessions)
                 .values(engagement_id=engagement_id, session_id=session.session_id, **values)
                 .on_conflict_do_update(index_elements=["engagement_id", "session_id"], set_=values)
             )
 
-    async def save_question(self, engagement_id: str, question: Question) -> None:
+        await self._write(engagement_id, write, audit)
+
+    async def save_question(self, engagement_id: str, question: Question, audit: AuditEntry | None = None) -> None:
         values = {
             "text": question.text,
             "asked_by": question.asked_by,
@@ -266,12 +362,15 @@ class EngagementStore:
             "answered_by": question.answered_by,
             "answered_at": question.answered_at,
         }
-        async with self._engine.begin() as conn:
+
+        async def write(conn: AsyncConnection) -> None:
             await conn.execute(
                 insert(questions)
                 .values(engagement_id=engagement_id, question_id=question.question_id, **values)
                 .on_conflict_do_update(index_elements=["engagement_id", "question_id"], set_=values)
             )
+
+        await self._write(engagement_id, write, audit)
 
     # ------------------------------------------------------------ reads, for reports and tests
 

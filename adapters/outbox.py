@@ -7,16 +7,19 @@ the one that comes second finds the row already moved and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.db import retrying
 from adapters.db_schema import email_events, email_outbox
 from domain.delivery import MessageState, event_state, furthest, states_before
+
+T = TypeVar("T")
 
 
 def _values(states: Iterable[MessageState]) -> list[str]:
@@ -41,9 +44,45 @@ class OutboxStore:
             )
             return await _row(conn, values["message_key"])
 
+    async def claim_for_sending(self, values: dict[str, Any], *, provider: str) -> tuple[Row[Any], bool]:
+        """Insert the message as being handed over by this attempt (``sending``, first attempt), in one
+        statement; True with the row if it was inserted, else False with the row as stored (another
+        attempt had it: its state says what to do)."""
+
+        async def claim(conn: AsyncConnection) -> tuple[Row[Any], bool]:
+            inserted = (
+                await conn.execute(
+                    insert(email_outbox)
+                    .values(
+                        state=MessageState.SENDING.value,
+                        state_changed_at=func.now(),
+                        provider=provider,
+                        attempts=1,
+                        **values,
+                    )
+                    .on_conflict_do_nothing(index_elements=["message_key"])
+                    .returning(*email_outbox.c)
+                )
+            ).first()
+            if inserted is not None:
+                return inserted, True
+            return await _row(conn, values["message_key"]), False
+
+        return await self._single(claim)
+
     async def message(self, message_key: str) -> Row[Any]:
-        async with self._engine.connect() as conn:
-            return await _row(conn, message_key)
+        return await self._single(lambda conn: _row(conn, message_key))
+
+    async def _single(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Statements that need no transaction of their own (each is atomic), without BEGIN and COMMIT;
+        again on a stale connection."""
+
+        async def once() -> T:
+            async with self._engine.connect() as conn:
+                autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                return await work(autocommit)
+
+        return await retrying(once)
 
     async def begin_sending(self, message_key: str, *, from_state: MessageState, provider: str) -> bool:
         """Record that the message is about to be handed over; False when the row is no longer in from_state."""
@@ -57,24 +96,25 @@ class OutboxStore:
         )
 
     async def mark_sent(self, message_key: str, *, provider: str, provider_message_id: str | None) -> None:
-        """Accepted by the provider. A row that delivery events already moved further keeps its state."""
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                update(email_outbox)
-                .where(email_outbox.c.message_key == message_key)
-                .where(email_outbox.c.state.in_(_values(states_before(MessageState.SENT))))
-                .values(state=MessageState.SENT.value, state_changed_at=func.now())
-            )
+        """Accepted by the provider. A row that delivery events already moved further keeps its state
+        (one statement: the state moves only from a state before ``sent``, the receipt is kept either way)."""
+        moves = email_outbox.c.state.in_(_values(states_before(MessageState.SENT)))
+
+        async def mark(conn: AsyncConnection) -> None:
             await conn.execute(
                 update(email_outbox)
                 .where(email_outbox.c.message_key == message_key)
                 .values(
+                    state=case((moves, MessageState.SENT.value), else_=email_outbox.c.state),
+                    state_changed_at=case((moves, func.now()), else_=email_outbox.c.state_changed_at),
                     provider=provider,
                     provider_message_id=provider_message_id,
                     error=None,
                     sent_at=func.coalesce(email_outbox.c.sent_at, func.now()),
                 )
             )
+
+        await self._single(mark)
 
     async def mark_failed(self, message_key: str, *, provider: str, error: str) -> None:
         """Refused for good by the provider."""
@@ -118,7 +158,8 @@ class OutboxStore:
     async def _move(
         self, message_key: str, from_states: set[MessageState], to_state: MessageState, **values: Any
     ) -> bool:
-        async with self._engine.begin() as conn:
+
+        async def move(conn: AsyncConnection) -> bool:
             result = await conn.execute(
                 update(email_outbox)
                 .where(email_outbox.c.message_key == message_key)
@@ -126,6 +167,8 @@ class OutboxStore:
                 .values(state=to_state.value, state_changed_at=func.now(), **values)
             )
             return bool(result.rowcount)
+
+        return await self._single(move)
 
     async def outbox(self, engagement_id: str) -> list[Row[Any]]:
         async with self._engine.connect() as conn:
