@@ -1,7 +1,11 @@
 """Every activity that is given a heartbeat timeout heartbeats while it runs, without its own code
 knowing: a worker that dies mid-activity is then noticed within that timeout, not after the whole
-start-to-close timeout, so nothing queued behind the lost attempt waits a minute for it. The
-heartbeats also carry a cancellation to a running attempt (a superseded IAM change stops at once)."""
+start-to-close timeout, so nothing queued behind the lost attempt waits a minute for it.
+
+A cancellation that the heartbeats bring (a superseded IAM change) or a worker's shutdown never
+cuts an attempt off midway: the attempt finishes the call it is making (``activity.is_cancelled()``
+tells it it may stop early), and only then is it reported cancelled. A request cut off halfway can
+leave a server reading a half-sent request, and an IAM change would be in an unknown state."""
 
 from __future__ import annotations
 
@@ -29,8 +33,13 @@ class _Heartbeating(ActivityInboundInterceptor):
         if timeout is None or not timeout or not activity.in_activity() or not _is_async(input):
             return await super().execute_activity(input)
         beating = asyncio.create_task(_beat(timeout.total_seconds() / BEATS_PER_TIMEOUT))
+        attempt = asyncio.ensure_future(super().execute_activity(input))
         try:
-            return await super().execute_activity(input)
+            return await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            with contextlib.suppress(BaseException):  # its own outcome no longer matters: it was cancelled
+                await attempt
+            raise
         finally:
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,6 +1,7 @@
 """The worker's heartbeat interceptor: an activity given a heartbeat timeout heartbeats while it runs
-without its own code knowing, so a cancellation reaches a running attempt (a superseded IAM change
-stops at once) and a lost attempt is noticed within the heartbeat timeout."""
+without its own code knowing, so a lost attempt is noticed within the heartbeat timeout and a
+cancellation reaches a running attempt, which is told (``activity.is_cancelled()``) but never cut
+off in the middle of a call."""
 
 from __future__ import annotations
 
@@ -24,15 +25,19 @@ class Attempt:
     def __init__(self) -> None:
         self.started = asyncio.Event()
         self.cancelled = asyncio.Event()
+        self.interrupted = False
 
     @activity.defn(name="wait_for_ever")
     async def wait_for_ever(self) -> None:
+        """Works until told it was cancelled; nothing cuts it off midway (it is never interrupted)."""
         self.started.set()
         try:
-            await asyncio.Event().wait()
+            await activity.wait_for_cancelled()
         except asyncio.CancelledError:
-            self.cancelled.set()
+            self.interrupted = True
             raise
+        self.cancelled.set()
+        raise asyncio.CancelledError
 
 
 @workflow.defn(name="CancelsARunningAttempt")
@@ -77,3 +82,4 @@ async def test_a_cancellation_reaches_an_attempt_that_never_heartbeats_itself(en
         await handle.signal(CancelsARunningAttempt.stop_it)
         assert await asyncio.wait_for(handle.result(), WITHIN) == "cancelled"
     assert attempt.cancelled.is_set(), "the running attempt itself was told, through its heartbeats"
+    assert not attempt.interrupted, "and it finished what it was doing: nothing cut it off midway"

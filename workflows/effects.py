@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, NamedTuple, NotRequired, TypedDict
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -31,24 +31,24 @@ with workflow.unsafe.imports_passed_through():
 
 class ActivityOptions(TypedDict):
     start_to_close_timeout: timedelta
-    heartbeat_timeout: timedelta
+    heartbeat_timeout: NotRequired[timedelta]
     retry_policy: RetryPolicy
 
 
 HEARTBEAT = timedelta(seconds=10)
-"""How soon an attempt lost with its worker is retried (the worker heartbeats for every activity,
-adapters/heartbeats.py); without it, the queue behind it would wait out the start-to-close timeout."""
+"""How soon an email attempt lost with its worker is retried (the worker heartbeats for any activity
+given this timeout, adapters/heartbeats.py), rather than after its start-to-close timeout: the
+side-effect lane waits behind it. The IAM and storage activities are not given it (their attempts
+are short, and an IAM call is never interrupted by a cancellation the heartbeats would bring)."""
 
 
 STORAGE = ActivityOptions(
     start_to_close_timeout=timedelta(seconds=30),
-    heartbeat_timeout=HEARTBEAT,
     retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
 )
 """Writes to our own database: retried quickly, for as long as it takes."""
 IAM = ActivityOptions(
     start_to_close_timeout=timedelta(seconds=60),
-    heartbeat_timeout=HEARTBEAT,
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=2)),
 )
 """The client's IAM: retried through outages with backoff, never given up on (revocation must land)."""

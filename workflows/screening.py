@@ -41,11 +41,10 @@ with workflow.unsafe.imports_passed_through():
         stage,
     )
     from domain.state import CheckCompleted
-    from workflows.effects import EMAIL, HEARTBEAT, STORAGE, ActivityOptions
+    from workflows.effects import EMAIL, STORAGE, ActivityOptions
 
 PROVIDER = ActivityOptions(
     start_to_close_timeout=timedelta(seconds=60),
-    heartbeat_timeout=HEARTBEAT,
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=10)),
 )
 """Provider calls are retried for as long as the provider is unavailable; a refusal (4xx) is not."""
