@@ -24,7 +24,6 @@ from adapters.alerts import AlertStore
 from adapters.checkr import CheckrProvider
 from adapters.db import EngagementStore, create_engine, start_embedded_postgres
 from adapters.email import EmailSender, OutboxFolderSender, SendGridSender
-from adapters.heartbeats import Heartbeats
 from adapters.http_endpoint import run
 from adapters.migration_lock import migrate_locked
 from adapters.outbox import OutboxStore
@@ -91,7 +90,7 @@ def new_worker(
         workflows=WORKFLOWS,
         activities=[*engagement.all(), *email.all(), *(screening.all() if screening else [])],
         workflow_runner=SANDBOX,
-        interceptors=[Heartbeats(), *([ActivityMetrics(instruments)] if instruments is not None else [])],
+        interceptors=[ActivityMetrics(instruments)] if instruments is not None else [],
     )
 
 
