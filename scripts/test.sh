@@ -14,8 +14,6 @@ command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninte
 if [ ! -f tests/scim_peers/scimmy_peer/node_modules/scimmy/package.json ]; then
   (cd tests/scim_peers/scimmy_peer && ../../../.venv/bin/npm ci --no-audit --no-fund --cache ../../../.npm-cache >/dev/null)
 fi
-# TEST_WORKERS=2 runs test files on two processes (pytest-xdist, by file). The default, 0, runs them
-# in this process in their fixed order: one file's leftovers can still disturb the next file on the
-# shared time-skipping server in some orders (README "Known test hazard"), so CI keeps the one order
-# that is known to pass.
-exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-0}" --dist loadfile "$@"
+# Test files run on two processes (pytest-xdist, by file); TEST_WORKERS=0 runs them in this one. Each
+# file has a time-skipping server of its own (tests/conftest.py), so no order of files matters.
+exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "$@"

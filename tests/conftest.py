@@ -164,8 +164,11 @@ def _resuming_sleep(environment: WorkflowEnvironment) -> Callable[[timedelta | f
     return resuming
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture(scope="module")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server for each test file. Its clock is one for everything on it: a file's
+    leftovers (a workflow task or query the server still counts as in flight after its worker
+    stopped) cannot hold the clock of another file's tests, whatever order or process runs them."""
     environment = await _time_skipping()
     yield environment
     await environment.shutdown()

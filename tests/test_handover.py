@@ -3,27 +3,15 @@ problems that SendGrid reports back to the engagement."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from domain.commands import CancelSession, RescheduleSession, ScheduleSession
 from domain.state import DeliveryProblem
 from domain.vocabulary import Phase
-from tests.conftest import _time_skipping
 from tests.helpers import Harness
 from tests.test_updates import refused
-
-
-@pytest_asyncio.fixture(scope="module")
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server of this module's own. After these tests, the next test on a shared server
-    sometimes hung (README "Known test hazard", cause not found): isolated here until it is."""
-    environment = await _time_skipping()
-    yield environment
-    await environment.shutdown()
 
 
 async def test_sessions_are_invited_moved_and_cancelled_with_a_growing_sequence(
