@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import asyncpg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Row, and_, bindparam, func, select, text, update
+from sqlalchemy import Row, Table, and_, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -164,6 +164,23 @@ async def append_chained(
     return True
 
 
+Write = Callable[[AsyncConnection], Awaitable[None]]
+"""The record half of one ``EngagementStore._write`` transaction."""
+
+
+def _upsert(table: Table, engagement_id: str, key: dict[str, Any], values: dict[str, Any]) -> Write:
+    """Insert one of an engagement's rows (keyed by the engagement and ``key``), or update it to ``values``."""
+
+    async def write(conn: AsyncConnection) -> None:
+        await conn.execute(
+            insert(table)
+            .values(engagement_id=engagement_id, **key, **values)
+            .on_conflict_do_update(index_elements=["engagement_id", *key], set_=values)
+        )
+
+    return write
+
+
 class EngagementStore:
     """The engagement's records: the audit trail and evidence a client or an auditor can be shown."""
 
@@ -231,14 +248,8 @@ class EngagementStore:
             "updated_at": at,
         }
 
-        async def write(conn: AsyncConnection) -> None:
-            await conn.execute(
-                insert(engineers)
-                .values(engagement_id=engagement_id, email=engineer.email.lower(), **values)
-                .on_conflict_do_update(index_elements=["engagement_id", "email"], set_=values)
-            )
-
-        await self._write(engagement_id, write, audit)
+        key = {"email": engineer.email.lower()}
+        await self._write(engagement_id, _upsert(engineers, engagement_id, key, values), audit)
 
     async def record_access_change(
         self,
@@ -296,7 +307,7 @@ class EngagementStore:
     async def _write(
         self,
         engagement_id: str,
-        write: Callable[[AsyncConnection], Awaitable[None]] | None,
+        write: Write | None,
         audit: AuditEntry | None,
     ) -> None:
         """One transaction: the record and its audit entry (chained), again on a stale connection."""
@@ -325,14 +336,8 @@ class EngagementStore:
             "delivered_by": record.delivered_by,
         }
 
-        async def write(conn: AsyncConnection) -> None:
-            await conn.execute(
-                insert(documents)
-                .values(engagement_id=engagement_id, name=record.name.value, **values)
-                .on_conflict_do_update(index_elements=["engagement_id", "name"], set_=values)
-            )
-
-        await self._write(engagement_id, write, audit)
+        key = {"name": record.name.value}
+        await self._write(engagement_id, _upsert(documents, engagement_id, key, values), audit)
 
     async def save_session(self, engagement_id: str, session: HandoverSession, audit: AuditEntry | None = None) -> None:
         values = {
@@ -344,14 +349,8 @@ class EngagementStore:
             "notes": session.notes,
         }
 
-        async def write(conn: AsyncConnection) -> None:
-            await conn.execute(
-                insert(handover_sessions)
-                .values(engagement_id=engagement_id, session_id=session.session_id, **values)
-                .on_conflict_do_update(index_elements=["engagement_id", "session_id"], set_=values)
-            )
-
-        await self._write(engagement_id, write, audit)
+        key = {"session_id": session.session_id}
+        await self._write(engagement_id, _upsert(handover_sessions, engagement_id, key, values), audit)
 
     async def save_question(self, engagement_id: str, question: Question, audit: AuditEntry | None = None) -> None:
         values = {
@@ -363,14 +362,8 @@ class EngagementStore:
             "answered_at": question.answered_at,
         }
 
-        async def write(conn: AsyncConnection) -> None:
-            await conn.execute(
-                insert(questions)
-                .values(engagement_id=engagement_id, question_id=question.question_id, **values)
-                .on_conflict_do_update(index_elements=["engagement_id", "question_id"], set_=values)
-            )
-
-        await self._write(engagement_id, write, audit)
+        key = {"question_id": question.question_id}
+        await self._write(engagement_id, _upsert(questions, engagement_id, key, values), audit)
 
     # ------------------------------------------------------------ reads, for reports and tests
 

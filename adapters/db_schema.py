@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -22,6 +24,32 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
 
+
+def timestamp(name: str, **options: Any) -> Column[Any]:
+    """A point in time, with its time zone (every time this schema keeps)."""
+    return Column(name, DateTime(timezone=True), **options)
+
+
+def written_at(name: str) -> Column[Any]:
+    """When the row was written (or last updated): the database fills it in."""
+    return timestamp(name, nullable=False, server_default=func.now())
+
+
+def surrogate_key(name: str) -> Column[Any]:
+    """A row number the database assigns (for tables whose rows have no business key of their own)."""
+    return Column(name, BigInteger, Identity(), primary_key=True)
+
+
+def engagement_key() -> Column[Any]:
+    """The engagement a row belongs to, first part of the row's key."""
+    return Column("engagement_id", ForeignKey("engagements.engagement_id"), primary_key=True)
+
+
+def engagement_index() -> Column[Any]:
+    """The engagement a log row is about, indexed (no foreign key to the engagements table)."""
+    return Column("engagement_id", String(80), nullable=False, index=True)
+
+
 engagements = Table(
     "engagements",
     metadata,
@@ -33,18 +61,18 @@ engagements = Table(
     Column("nda_reference", Text, nullable=False),
     Column("ip_assignment_clause", Text, nullable=False),
     Column("spec", JSONB, nullable=False),
-    Column("nda_signed_at", DateTime(timezone=True)),
-    Column("notice_given_at", DateTime(timezone=True)),
-    Column("end_date", DateTime(timezone=True)),
-    Column("closed_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("nda_signed_at"),
+    timestamp("notice_given_at"),
+    timestamp("end_date"),
+    timestamp("closed_at"),
+    written_at("created_at"),
+    written_at("updated_at"),
 )
 
 engineers = Table(
     "engineers",
     metadata,
-    Column("engagement_id", ForeignKey("engagements.engagement_id"), primary_key=True),
+    engagement_key(),
     Column("email", String(320), primary_key=True),
     Column("name", Text, nullable=False),
     Column("role", Text, nullable=False),
@@ -52,21 +80,21 @@ engineers = Table(
     Column("jurisdiction", String(2), nullable=False),
     Column("check_status", String(20), nullable=False),
     Column("scim_user_id", Text),
-    Column("removed_at", DateTime(timezone=True)),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("removed_at"),
+    written_at("updated_at"),
 )
 
 access_grants = Table(
     "access_grants",
     metadata,
-    Column("grant_id", BigInteger, Identity(), primary_key=True),
+    surrogate_key("grant_id"),
     Column("engagement_id", ForeignKey("engagements.engagement_id"), nullable=False),
     Column("engineer_email", String(320), nullable=False),
     Column("group_name", Text, nullable=False),
-    Column("granted_at", DateTime(timezone=True), nullable=False),
+    timestamp("granted_at", nullable=False),
     Column("granted_by", Text, nullable=False),
     Column("grant_evidence", JSONB, nullable=False),
-    Column("revoked_at", DateTime(timezone=True)),
+    timestamp("revoked_at"),
     Column("revoked_by", Text),
     Column("revoke_evidence", JSONB),
     Index(
@@ -82,46 +110,46 @@ access_grants = Table(
 documents = Table(
     "kt_documents",
     metadata,
-    Column("engagement_id", ForeignKey("engagements.engagement_id"), primary_key=True),
+    engagement_key(),
     Column("name", String(40), primary_key=True),
     Column("location", Text, nullable=False),
-    Column("delivered_at", DateTime(timezone=True), nullable=False),
+    timestamp("delivered_at", nullable=False),
     Column("delivered_by", Text, nullable=False),
 )
 
 handover_sessions = Table(
     "handover_sessions",
     metadata,
-    Column("engagement_id", ForeignKey("engagements.engagement_id"), primary_key=True),
+    engagement_key(),
     Column("session_id", String(40), primary_key=True),
     Column("title", Text, nullable=False),
-    Column("starts_at", DateTime(timezone=True), nullable=False),
+    timestamp("starts_at", nullable=False),
     Column("duration_seconds", Integer, nullable=False),
     Column("status", String(20), nullable=False),
-    Column("held_at", DateTime(timezone=True)),
+    timestamp("held_at"),
     Column("notes", Text),
 )
 
 questions = Table(
     "transition_questions",
     metadata,
-    Column("engagement_id", ForeignKey("engagements.engagement_id"), primary_key=True),
+    engagement_key(),
     Column("question_id", String(40), primary_key=True),
     Column("text", Text, nullable=False),
     Column("asked_by", Text, nullable=False),
-    Column("asked_at", DateTime(timezone=True), nullable=False),
+    timestamp("asked_at", nullable=False),
     Column("answer", Text),
     Column("answered_by", Text),
-    Column("answered_at", DateTime(timezone=True)),
+    timestamp("answered_at"),
 )
 
 audit_log = Table(
     "audit_log",
     metadata,
-    Column("entry_id", BigInteger, Identity(), primary_key=True),
-    Column("engagement_id", String(80), nullable=False, index=True),
+    surrogate_key("entry_id"),
+    engagement_index(),
     Column("event_key", Text, nullable=False, unique=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    timestamp("at", nullable=False),
     Column("actor", Text, nullable=False),
     Column("action", Text, nullable=False),
     Column("details", JSONB, nullable=False),
@@ -135,7 +163,7 @@ email_outbox = Table(
     "email_outbox",
     metadata,
     Column("message_key", String(64), primary_key=True),
-    Column("engagement_id", String(80), nullable=False, index=True),
+    engagement_index(),
     Column("step", Text, nullable=False),
     Column("kind", String(40), nullable=False),
     Column("recipient", String(320), nullable=False),
@@ -148,29 +176,29 @@ email_outbox = Table(
     Column("provider_message_id", Text),
     Column("error", Text),
     Column("attempts", Integer, nullable=False, server_default="0"),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("sent_at", DateTime(timezone=True)),
+    written_at("created_at"),
+    timestamp("sent_at"),
     # Added by migration 0003 (exactly-once sending and delivery events):
-    Column("state_changed_at", DateTime(timezone=True)),
-    Column("unknown_since", DateTime(timezone=True)),  # when an ambiguous send began its reconciliation window
+    timestamp("state_changed_at"),
+    timestamp("unknown_since"),  # when an ambiguous send began its reconciliation window
     Column("last_event", String(30)),  # the latest SendGrid delivery event that moved the row
-    Column("last_event_at", DateTime(timezone=True)),
+    timestamp("last_event_at"),
     UniqueConstraint("engagement_id", "step", "recipient", "occurrence", name="one_message_per_step"),
 )
 
 alerts = Table(
     "admin_alerts",
     metadata,
-    Column("alert_id", BigInteger, Identity(), primary_key=True),
-    Column("engagement_id", String(80), nullable=False, index=True),
+    surrogate_key("alert_id"),
+    engagement_index(),
     Column("alert_key", Text, nullable=False, unique=True),
-    Column("raised_at", DateTime(timezone=True), nullable=False),
+    timestamp("raised_at", nullable=False),
     Column("kind", String(60), nullable=False),
     Column("severity", String(20), nullable=False),
     Column("message", Text, nullable=False),
     Column("details", JSONB, nullable=False),
     # Added by migration 0006: an admin acknowledges an alert (who, how known, when, why; also audited).
-    Column("acknowledged_at", DateTime(timezone=True)),
+    timestamp("acknowledged_at"),
     Column("acknowledged_by", Text),
     Column("acknowledged_by_source", String(20)),
     Column("acknowledgement", Text),
@@ -182,7 +210,7 @@ alerts = Table(
 email_events = Table(
     "email_events",
     metadata,
-    Column("event_id", BigInteger, Identity(), primary_key=True),
+    surrogate_key("event_id"),
     Column("sg_event_id", Text, nullable=False, unique=True),
     Column("message_key", String(64), index=True),
     Column("sg_message_id", Text),
@@ -190,10 +218,10 @@ email_events = Table(
     Column("bounce_type", String(20)),
     Column("recipient", String(320)),
     Column("reason", Text),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    timestamp("occurred_at", nullable=False),
+    written_at("received_at"),
     Column("payload", JSONB, nullable=False),
-    Column("followed_up_at", DateTime(timezone=True)),
+    timestamp("followed_up_at"),
     Column("follow_up", Text),
 )
 
@@ -210,5 +238,5 @@ identity_grants = Table(
     Column("engagement_id", String(80), primary_key=True),
     Column("groups", JSONB, nullable=False),
     Column("active", Boolean, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    timestamp("updated_at", nullable=False),
 )

@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, func, select, update
+from sqlalchemy import Column, MetaData, String, Table, Text, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.db_schema import timestamp, written_at
 
 # Mirrors migrations/versions/0005_screening.py, on a metadata of its own so that the shared schema
 # module stays as it is (nothing creates tables from metadata: Alembic does).
@@ -23,7 +25,7 @@ screening_checks = Table(
     Column("provider", String(20), nullable=False),
     Column("candidate_id", String(64), nullable=False),
     Column("invitation_id", String(64)),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    written_at("created_at"),
 )
 
 screening_events = Table(
@@ -33,8 +35,8 @@ screening_events = Table(
     Column("event_id", String(64), primary_key=True),
     Column("event_type", String(64), nullable=False),
     Column("object_id", String(64)),
-    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("handled_at", DateTime(timezone=True)),
+    written_at("received_at"),
+    timestamp("handled_at"),
     Column("outcome", Text),
 )
 

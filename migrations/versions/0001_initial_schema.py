@@ -1,11 +1,6 @@
-"""initial schema
+"""initial schema"""
 
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-25 18:09:22.241840
-"""
-
-from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -13,17 +8,32 @@ from sqlalchemy.dialects import postgresql
 
 revision: str = "0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+
+
+# What several tables repeat, written once (this migration's own: later ones must not change it).
+
+
+def _engagement_id() -> sa.Column[Any]:
+    return sa.Column("engagement_id", sa.String(length=80), nullable=False)
+
+
+def _belongs_to_engagement() -> sa.ForeignKeyConstraint:
+    return sa.ForeignKeyConstraint(["engagement_id"], ["engagements.engagement_id"])
+
+
+def _written_at(name: str) -> sa.Column[Any]:
+    return sa.Column(name, sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False)
+
+
+def _row_number(name: str) -> sa.Column[Any]:
+    return sa.Column(name, sa.BigInteger(), sa.Identity(always=False), nullable=False)
 
 
 def upgrade() -> None:
     op.create_table(
         "audit_log",
-        sa.Column(
-            "entry_id", sa.BigInteger(), sa.Identity(always=False), nullable=False
-        ),
-        sa.Column("engagement_id", sa.String(length=80), nullable=False),
+        _row_number("entry_id"),
+        _engagement_id(),
         sa.Column("event_key", sa.Text(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.Text(), nullable=False),
@@ -38,7 +48,7 @@ def upgrade() -> None:
     op.create_table(
         "email_outbox",
         sa.Column("message_key", sa.String(length=64), nullable=False),
-        sa.Column("engagement_id", sa.String(length=80), nullable=False),
+        _engagement_id(),
         sa.Column("step", sa.Text(), nullable=False),
         sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("recipient", sa.String(length=320), nullable=False),
@@ -51,12 +61,7 @@ def upgrade() -> None:
         sa.Column("provider_message_id", sa.Text(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        _written_at("created_at"),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("message_key"),
         sa.UniqueConstraint(
@@ -75,7 +80,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "engagements",
-        sa.Column("engagement_id", sa.String(length=80), nullable=False),
+        _engagement_id(),
         sa.Column("contract_id", sa.String(length=64), nullable=False),
         sa.Column("client_name", sa.Text(), nullable=False),
         sa.Column("engagement_type", sa.String(length=40), nullable=False),
@@ -87,27 +92,15 @@ def upgrade() -> None:
         sa.Column("notice_given_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("end_date", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        _written_at("created_at"),
+        _written_at("updated_at"),
         sa.PrimaryKeyConstraint("engagement_id"),
         sa.UniqueConstraint("contract_id"),
     )
     op.create_table(
         "access_grants",
-        sa.Column(
-            "grant_id", sa.BigInteger(), sa.Identity(always=False), nullable=False
-        ),
-        sa.Column("engagement_id", sa.String(length=80), nullable=False),
+        _row_number("grant_id"),
+        _engagement_id(),
         sa.Column("engineer_email", sa.String(length=320), nullable=False),
         sa.Column("group_name", sa.Text(), nullable=False),
         sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
@@ -120,10 +113,7 @@ def upgrade() -> None:
         sa.Column(
             "revoke_evidence", postgresql.JSONB(astext_type=sa.Text()), nullable=True
         ),
-        sa.ForeignKeyConstraint(
-            ["engagement_id"],
-            ["engagements.engagement_id"],
-        ),
+        _belongs_to_engagement(),
         sa.PrimaryKeyConstraint("grant_id"),
     )
     op.create_index(
@@ -135,7 +125,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "engineers",
-        sa.Column("engagement_id", sa.String(length=80), nullable=False),
+        _engagement_id(),
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("role", sa.Text(), nullable=False),
@@ -144,21 +134,13 @@ def upgrade() -> None:
         sa.Column("check_status", sa.String(length=20), nullable=False),
         sa.Column("scim_user_id", sa.Text(), nullable=True),
         sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.ForeignKeyConstraint(
-            ["engagement_id"],
-            ["engagements.engagement_id"],
-        ),
+        _written_at("updated_at"),
+        _belongs_to_engagement(),
         sa.PrimaryKeyConstraint("engagement_id", "email"),
     )
     op.create_table(
         "handover_sessions",
-        sa.Column("engagement_id", sa.String(length=80), nullable=False),
+        _engagement_id(),
         sa.Column("session_id", sa.String(length=40), nullable=False),
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
@@ -166,28 +148,22 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("held_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("notes", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["engagement_id"],
-            ["engagements.engagement_id"],
-        ),
+        _belongs_to_engagement(),
         sa.PrimaryKeyConstraint("engagement_id", "session_id"),
     )
     op.create_table(
         "kt_documents",
-        sa.Column("engagement_id", sa.String(length=80), nullable=False),
+        _engagement_id(),
         sa.Column("name", sa.String(length=40), nullable=False),
         sa.Column("location", sa.Text(), nullable=False),
         sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("delivered_by", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["engagement_id"],
-            ["engagements.engagement_id"],
-        ),
+        _belongs_to_engagement(),
         sa.PrimaryKeyConstraint("engagement_id", "name"),
     )
     op.create_table(
         "transition_questions",
-        sa.Column("engagement_id", sa.String(length=80), nullable=False),
+        _engagement_id(),
         sa.Column("question_id", sa.String(length=40), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("asked_by", sa.Text(), nullable=False),
@@ -195,10 +171,7 @@ def upgrade() -> None:
         sa.Column("answer", sa.Text(), nullable=True),
         sa.Column("answered_by", sa.Text(), nullable=True),
         sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["engagement_id"],
-            ["engagements.engagement_id"],
-        ),
+        _belongs_to_engagement(),
         sa.PrimaryKeyConstraint("engagement_id", "question_id"),
     )
 

@@ -1,10 +1,4 @@
-"""email delivery: outbox reconciliation columns and SendGrid's delivery events
-
-Revision ID: 0003
-Revises: 0002
-"""
-
-from collections.abc import Sequence
+"""email delivery: outbox reconciliation columns and SendGrid's delivery events"""
 
 import sqlalchemy as sa
 from alembic import op
@@ -12,8 +6,6 @@ from sqlalchemy.dialects import postgresql
 
 revision: str = "0003"
 down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,10 +1,4 @@
-"""shared identities: what each engagement currently grants one identity in one IAM
-
-Revision ID: 0004
-Revises: 0003
-"""
-
-from collections.abc import Sequence
+"""shared identities: what each engagement currently grants one identity in one IAM"""
 
 import sqlalchemy as sa
 from alembic import op
@@ -12,8 +6,6 @@ from sqlalchemy.dialects import postgresql
 
 revision: str = "0004"
 down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,18 +1,10 @@
-"""screening provider: which check workflow owns which candidate, and the webhook events seen
-
-Revision ID: 0005
-Revises: 0004
-"""
-
-from collections.abc import Sequence
+"""screening provider: which check workflow owns which candidate, and the webhook events seen"""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
 down_revision: str | None = "0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,8 +1,5 @@
 """audit chain: hash-chained audit log, the owner and application roles, acknowledged alerts
 
-Revision ID: 0006
-Revises: 0004
-
 - ``audit_log.prev_hash``/``row_hash`` (``adapters/audit_chain.py``), existing entries chained in
   insertion order, one successor per link (a unique index), TRUNCATE refused by a trigger too;
 - the roles of ``deploy/app-db/10-roles.sh``, created only if missing (NOLOGIN: logging in is an
@@ -12,8 +9,6 @@ Revises: 0004
 - ``admin_alerts`` acknowledgement columns.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
@@ -21,8 +16,6 @@ from adapters.audit_chain import GENESIS, link
 
 revision: str = "0006"
 down_revision: str | None = "0005"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 OWNER = "engagements_owner"
 APP = "engagements_app"
