@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -202,6 +203,8 @@ alerts = Table(
     Column("acknowledged_by", Text),
     Column("acknowledged_by_source", String(20)),
     Column("acknowledgement", Text),
+    # The open alerts, oldest first (admins' queue).
+    Index("admin_alerts_open", "raised_at", postgresql_where=text("acknowledged_at IS NULL")),
 )
 
 # ---------------------------------------------------------------- email delivery events (migration 0003)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import Column, MetaData, String, Table, Text, select, update
+from sqlalchemy import Column, Index, MetaData, String, Table, Text, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,6 +26,8 @@ screening_checks = Table(
     Column("candidate_id", String(64), nullable=False),
     Column("invitation_id", String(64)),
     written_at("created_at"),
+    # A provider's webhook names the candidate: the check it belongs to is found by this index.
+    Index("ix_screening_checks_candidate", "provider", "candidate_id"),
 )
 
 screening_events = Table(
