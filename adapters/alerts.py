@@ -13,7 +13,7 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.db import append_chained
+from adapters.audit_writer import append_chained
 from adapters.db_schema import alerts
 
 log = logging.getLogger("alerts")

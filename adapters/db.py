@@ -7,6 +7,7 @@ written with ON CONFLICT, audit entries by the key of the activity attempt that 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,12 +17,12 @@ from typing import Any, TypeVar
 import asyncpg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Row, Table, and_, bindparam, func, select, text, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Row, Table, and_, event, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from adapters.audit_chain import GENESIS, link
+from adapters.audit_writer import append_chained
 from adapters.db_schema import (
     access_grants,
     audit_log,
@@ -46,9 +47,34 @@ def async_url(url: str) -> str:
     raise ValueError(f"not a PostgreSQL URL: {url.split('@')[-1]}")
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """No pre-ping (three round trips per checkout): a connection found stale is retried instead (``retrying``)."""
-    return create_async_engine(async_url(url), pool_size=5, max_overflow=5, pool_pre_ping=False)
+PING_AFTER_IDLE_SECONDS = 30.0
+"""A pooled connection left unused this long is pinged before it is handed out (see ``create_engine``)."""
+
+
+def create_engine(url: str, ping_after_idle: float = PING_AFTER_IDLE_SECONDS) -> AsyncEngine:
+    """No pre-ping on every checkout (three round trips each): a connection that has waited in the pool
+    for ``ping_after_idle`` seconds or more is pinged first, and replaced if the server dropped it (a
+    restart, an idle timeout), so every adapter gets a live one after a quiet spell. A connection in
+    steady use is not pinged: a write that still meets one the server just dropped is done again on a
+    fresh one (``retrying``), and the pool drops every connection older than that failure."""
+    engine = create_async_engine(async_url(url), pool_size=5, max_overflow=5, pool_pre_ping=False)
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _rested(dbapi_connection: Any, record: Any) -> None:
+        record.info["rested_at"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _ping_if_rested(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        rested_at = record.info.pop("rested_at", None)
+        if rested_at is None or time.monotonic() - rested_at < ping_after_idle:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as error:  # the pool discards it and checks out another (or connects anew)
+            raise DisconnectionError("a pooled connection the server dropped while it rested") from error
+
+    return engine
 
 
 T = TypeVar("T")
@@ -112,56 +138,6 @@ def start_embedded_postgres(data_dir: Path) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(data_dir.resolve(), cleanup_mode="stop")  # type: ignore[attr-defined]
     return async_url(server.get_uri())
-
-
-_CHAIN_STATE = (
-    text(
-        "SELECT (SELECT entry_id FROM audit_log WHERE event_key = :event_key) AS existing,"
-        " (SELECT row_hash FROM audit_log WHERE engagement_id = :engagement_id"
-        "  ORDER BY entry_id DESC LIMIT 1) AS last,"
-        " CAST(:details AS jsonb) AS details"
-    )
-    .bindparams(bindparam("details", type_=JSONB))
-    .columns(details=JSONB)
-)
-"""In one round trip: whether the entry is there already, the hash to chain to, and the details as
-jsonb gives them back (what is hashed)."""
-
-
-async def append_chained(
-    conn: AsyncConnection,
-    *,
-    engagement_id: str,
-    event_key: str,
-    at: datetime,
-    actor: str,
-    action: str,
-    details: dict[str, Any],
-) -> bool:
-    """Append one audit entry chained to its engagement's last one; False if its key is already there.
-
-    Under a per-engagement transaction-level advisory lock, so two writers of one engagement take
-    turns and each chains to the other's committed entry (the unique (engagement, prev_hash) index
-    refuses a fork should anyone skip the lock). The details are hashed as jsonb will give them back.
-    """
-    await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended("audit:" + engagement_id, 0))))
-    chain = (
-        await conn.execute(_CHAIN_STATE, {"event_key": event_key, "engagement_id": engagement_id, "details": details})
-    ).one()
-    if chain.existing is not None:
-        return False
-    last, stored = chain.last, chain.details
-    entry = {
-        "engagement_id": engagement_id,
-        "event_key": event_key,
-        "at": at,
-        "actor": actor,
-        "action": action,
-        "details": stored,
-    }
-    prev_hash = last or GENESIS
-    await conn.execute(insert(audit_log).values(**entry, prev_hash=prev_hash, row_hash=link(prev_hash, entry)))
-    return True
 
 
 Write = Callable[[AsyncConnection], Awaitable[None]]

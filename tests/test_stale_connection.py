@@ -1,5 +1,7 @@
-"""No pre-ping: a pooled connection the database dropped is found stale on use, and the write is done
-again on a fresh one (adapters.db.retrying), for the engagement store and the email outbox alike."""
+"""No pre-ping on every checkout: a pooled connection the database dropped is found stale on use, and
+the write is done again on a fresh one (adapters.db.retrying), for the engagement store and the email
+outbox alike; a connection that rested in the pool is pinged before it is handed out, so every other
+adapter (alerts, SendGrid events, screening, shared identities) gets a live one after a quiet spell."""
 
 from __future__ import annotations
 
@@ -7,6 +9,10 @@ import uuid
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
+import pytest
+from sqlalchemy.exc import DBAPIError
+
+from adapters.alerts import AlertStore
 from adapters.db import EngagementStore, create_engine
 from adapters.outbox import OutboxStore
 from tests.conftest import free_port
@@ -57,6 +63,38 @@ async def test_writes_on_a_dropped_pooled_connection_are_done_again_on_a_fresh_o
             provider="outbox",
         )
         assert claimed and row.state == "sending" and row.attempts == 1
+    finally:
+        await engine.dispose()
+        await proxy.down()
+
+
+@pytest.mark.parametrize("ping_after_idle", [0.0, 3600.0])
+async def test_a_connection_that_rested_is_pinged_and_replaced_if_dropped(
+    database_url: str, ping_after_idle: float
+) -> None:
+    """The alert store has no retry of its own: after a drop it reads on a live connection only when
+    the rested one was pinged (here: rested at all, against rested an hour, which none did)."""
+    proxy = TcpProxy(urlsplit(database_url).port or 5432, free_port())
+    await proxy.up()
+    engine = create_engine(through(database_url, proxy.port), ping_after_idle=ping_after_idle)
+    alerts = AlertStore(engine)
+    engagement = f"rested-{uuid.uuid4().hex[:8]}"
+    try:
+        await alerts.raise_alert(
+            engagement_id=engagement,
+            alert_key=f"{engagement}/1",
+            at=datetime(2026, 1, 5, tzinfo=UTC),
+            kind="test",
+            message="m",
+            details={},
+        )
+        await proxy.down()  # the database went away while the connection rested in the pool
+        await proxy.up()
+        if ping_after_idle:
+            with pytest.raises(DBAPIError):
+                await alerts.alerts(engagement)
+        else:
+            assert [row.alert_key for row in await alerts.alerts(engagement)] == [f"{engagement}/1"]
     finally:
         await engine.dispose()
         await proxy.down()
