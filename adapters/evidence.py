@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import get_args
 
 from pydantic import BaseModel
 from sqlalchemy import select, text
@@ -153,16 +154,28 @@ def _cell(value: object) -> str:
     return "'" + text_value if text_value.startswith(_FORMULA) else text_value
 
 
-def write_csv(path: Path, rows: Sequence[BaseModel]) -> None:
+def write_csv(path: Path, model: type[BaseModel], rows: Sequence[BaseModel]) -> None:
+    """A header row of the model's fields (an empty table too: "no alerts" reads as such), then the rows."""
     with path.open("x", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        if not rows:
-            return
-        fields = list(type(rows[0]).model_fields)
+        fields = list(model.model_fields)
         writer.writerow(fields)
         for row in rows:
             data = row.model_dump(mode="json")
             writer.writerow([_cell(data[f]) for f in fields])
+
+
+CSV_TABLES = {
+    "timeline": "timeline",
+    "grants": "grants",
+    "revocations": "revocations",
+    "access_reviews": "reviews",
+    "certifications": "certifications",
+    "emails": "emails",
+    "alerts": "alerts",
+    "audit_log": "audit",
+}
+"""Each CSV of the pack and the field of ``EvidencePack`` it tabulates."""
 
 
 def write_pack(folder: Path, pack: EvidencePack, html: str) -> list[Path]:
@@ -171,18 +184,9 @@ def write_pack(folder: Path, pack: EvidencePack, html: str) -> list[Path]:
     for path, content in zip(written, (pack.model_dump_json(indent=2), html), strict=True):
         with path.open("x", encoding="utf-8") as handle:
             handle.write(content)
-    tables: dict[str, Sequence[BaseModel]] = {
-        "timeline": pack.timeline,
-        "grants": pack.grants,
-        "revocations": pack.revocations,
-        "access_reviews": pack.reviews,
-        "certifications": pack.certifications,
-        "emails": pack.emails,
-        "alerts": pack.alerts,
-        "audit_log": pack.audit,
-    }
-    for name, rows in tables.items():
+    for name, field in CSV_TABLES.items():
         path = folder / f"{name}.csv"
-        write_csv(path, rows)
+        [model] = get_args(EvidencePack.model_fields[field].annotation)  # list[Row]: one row model
+        write_csv(path, model, getattr(pack, field))
         written.append(path)
     return written

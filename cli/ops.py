@@ -140,7 +140,7 @@ async def evidence(engine: AsyncEngine, args: argparse.Namespace) -> int:
             written += write_pack(sub, pack, evidence_report(pack))
         leavers = folder / "leavers.html"
         leavers.write_text(leavers_report(since.date().isoformat(), packs, chosen), encoding="utf-8")
-        write_csv(folder / "leavers.csv", [r for p in packs for r in chosen[p.engagement_id]])
+        write_csv(folder / "leavers.csv", RevocationEvidence, [r for p in packs for r in chosen[p.engagement_id]])
         written += [leavers, folder / "leavers.csv"]
     broken = [p for p in packs if not p.chain.intact]
     print(f"wrote {len(written)} files to {folder}")

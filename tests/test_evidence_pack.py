@@ -17,6 +17,7 @@ from adapters.outbox import OutboxStore
 from cli.args import parser
 from cli.errors import CliError
 from cli.run import run
+from domain.evidence import CertificationEvidence
 from domain.spec import parse_spec
 from domain.state import EngineerState
 from domain.vocabulary import CheckStatus
@@ -120,6 +121,9 @@ async def test_the_pack_reports_grants_revocations_and_the_chain(
     with (tmp_path / "pack" / "audit_log.csv").open() as handle:
         actors = [row["actor"] for row in csv.DictReader(handle)]
     assert all(not a.startswith("=") for a in actors) and "'=HYPERLINK" in actors[0]
+    assert pack["certifications"] == []  # an empty table still names its columns
+    with (tmp_path / "pack" / "certifications.csv").open() as handle:
+        assert list(csv.reader(handle)) == [list(CertificationEvidence.model_fields)]
 
 
 async def test_out_must_be_a_new_or_empty_folder(
