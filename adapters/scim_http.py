@@ -8,6 +8,8 @@ caller handles, a transient failure that retrying fixes, or a refusal that retry
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections import Counter
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -97,6 +99,14 @@ class Endpoints:
     """Why discovery was not used, when it was not."""
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context (the system's trust store, as httpx builds it) for every SCIM client of this
+    process: building one loads the CA store, tens of milliseconds that a client per IAM endpoint
+    would otherwise pay again each time one is opened."""
+    return httpx2.create_ssl_context()
+
+
 @dataclass
 class ScimHttp:
     """One client's SCIM base URL over HTTP, counting every request it sends (per method and kind)."""
@@ -116,6 +126,7 @@ class ScimHttp:
                 base_url=self.base_url.rstrip("/"),
                 headers=headers,
                 timeout=self.timeout_seconds,
+                verify=tls_context(),
                 event_hooks={"request": [self._count]},
             )
         return self._http
