@@ -35,7 +35,9 @@ class EngineerState(Model):
     removed: bool = False
     """Removed from the engagement: no grant may remain."""
     suspended: bool = False
-    """Access revoked by an emergency command, until it is restored."""
+    """Access revoked by an emergency command or an access certification, until it is restored."""
+    suspended_for: Literal["emergency", "access certification"] | None = None
+    """Why it is suspended (None while suspended: an emergency, recorded before the field was)."""
     scim_user_id: str | None = None
     """The identity's id in the client's IAM, once created or adopted."""
     identity_active: bool = False

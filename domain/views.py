@@ -33,6 +33,8 @@ class EngineerView(Model):
     check: CheckStatus
     removed: bool
     suspended: bool = False
+    suspended_for: str | None = None
+    """Why (``emergency`` or ``access certification``), while suspended."""
     identity_active: bool
     groups: list[str]
 
@@ -194,6 +196,7 @@ def status_view(spec: EngagementSpec, state: EngagementState) -> StatusView:
                 check=e.check,
                 removed=e.removed,
                 suspended=e.suspended,
+                suspended_for=(e.suspended_for or "emergency") if e.suspended else None,
                 identity_active=e.identity_active,
                 groups=e.groups,
             )
@@ -274,7 +277,7 @@ def format_status(view: StatusView) -> str:
     lines += ["", "engineers"]
     for e in view.engineers:
         state = "removed" if e.removed else ("active" if e.identity_active else "no active identity")
-        state += ", suspended (emergency)" if e.suspended else ""
+        state += f", suspended ({e.suspended_for})" if e.suspended else ""
         groups = ", ".join(e.groups) or "no groups"
         lines.append(f"  {e.name} <{e.email}> {e.role}, check {e.check.value}, {state}: {groups}")
     lines += ["", "knowledge transfer"]

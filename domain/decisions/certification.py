@@ -68,7 +68,8 @@ def _revoke(change: Change, entry: CertificationEntry, actor: str) -> None:
     engineer = change.state.engineer(entry.email)
     if engineer is None or engineer.removed:
         return
-    engineer.suspended = True  # as revoke-now: the IAM lane revokes at once and reads it back
+    # As revoke-now: the IAM lane revokes at once and reads it back.
+    engineer.suspended, engineer.suspended_for = True, "access certification"
     engineer.requested_by = actor
 
 

@@ -123,7 +123,7 @@ def revoke_access_now(change: Change, command: RevokeAccessNow) -> str:
         targets = state.engineers
     else:
         targets = [change.require_engineer(str(command.email))]
-        targets[0].suspended = True
+        targets[0].suspended, targets[0].suspended_for = True, "emergency"
     for engineer in targets:
         engineer.requested_by = command.actor
     affected = [e.email for e in targets]
@@ -155,7 +155,7 @@ def restore_access(change: Change, command: RestoreAccess) -> str:
             raise NoChange(f"{command.email}'s access is not suspended")
         targets = [engineer]
     for target in targets:
-        target.suspended = False
+        target.suspended, target.suspended_for = False, None
         target.requested_by = command.actor
     if change.strict:  # the client, told of the revocation, is told of the restoration once confirmed
         state.restoration = begin_restoration(change, command.actor, targets)

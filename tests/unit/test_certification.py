@@ -20,7 +20,7 @@ from domain.effects import AuditEffect, EmailEffect
 from domain.email_kinds import EmailKind
 from domain.spec import parse_spec
 from domain.state import EngagementState, EngineerState
-from domain.views import CertificationView, certification_view
+from domain.views import CertificationView, certification_view, format_status, status_view
 from domain.vocabulary import CheckStatus, Phase
 from tests.sample_spec import spec_data
 
@@ -122,6 +122,10 @@ def test_revoke_suspends_at_once_and_another_round_is_refused() -> None:
     decide(spec, state, NOW, CertifyAccess(actor="ian", round=1, email=ALICE, decision="revoke"), "e")
     alice = state.engineer(ALICE)
     assert alice is not None and alice.suspended and alice.requested_by == "ian"
+    [shown] = [e for e in status_view(spec, state).engineers if e.email == ALICE]
+    assert shown.suspended_for == "access certification"  # not taken for an emergency
+    assert f"<{ALICE}>" in (text := format_status(status_view(spec, state))) and "(access certification)" in text
+    assert "emergency" not in text
     with pytest.raises(NoChange):
         decide(spec, state, NOW, CertifyAccess(actor="ian", round=1, email=ALICE, decision="keep"), "e")
     with pytest.raises(UnknownEngineer):

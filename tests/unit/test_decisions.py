@@ -52,6 +52,7 @@ from domain.state import (
     HandoverSession,
     Question,
 )
+from domain.views import status_view
 from domain.vocabulary import CheckStatus, KnowledgeTransferDocument, Phase
 from tests.sample_spec import spec_data
 
@@ -172,6 +173,16 @@ def test_emergency_revocation_of_everyone_suspends_all_and_names_them() -> None:
     assert state.emergency is not None and state.emergency.emails == sorted([ALICE, BOB, CAROL])
     restore = decide(SPEC, state, NOW, RestoreAccess(actor="ciso"), "engagement-x")
     assert not state.access_suspended and restore.ack.accepted == "access restored to the policy"
+
+
+def test_one_engineer_revoked_in_an_emergency_shows_why_until_restored() -> None:
+    state = state_in(Phase.DELIVERY)
+    decide(SPEC, state, NOW, RevokeAccessNow(actor="ciso", email=ALICE, reason="laptop lost"), "engagement-x")
+    [shown] = [e for e in status_view(SPEC, state).engineers if e.email == ALICE]
+    assert shown.suspended and shown.suspended_for == "emergency"
+    decide(SPEC, state, NOW, RestoreAccess(actor="ciso", email=ALICE), "engagement-x")
+    [shown] = [e for e in status_view(SPEC, state).engineers if e.email == ALICE]
+    assert not shown.suspended and shown.suspended_for is None
 
 
 def test_a_recorded_check_result_waits_for_the_check_to_report_back() -> None:
