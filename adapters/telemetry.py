@@ -170,6 +170,13 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    # The HTTP clients log every request's URL at INFO: a SCIM lookup's URL holds its filter, the
+    # engineer's email. Activities log what they did, once each; the clients only their warnings.
+    for chatty in QUIET_LOGGERS:
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
+
+
+QUIET_LOGGERS = ("httpx2", "httpcore2", "httpx", "httpcore")
 
 
 def tracing_interceptor(service: str = "engagement-worker") -> TracingInterceptor:

@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.db import create_engine
 from adapters.scim import ScimDirectory
-from adapters.telemetry import Instruments, JsonLogFormatter, collect, metrics_runtime
+from adapters.telemetry import Instruments, JsonLogFormatter, collect, configure_logging, metrics_runtime
 from adapters.temporal_connection import connect
 from cli.engagements import read_status, send_command, start_engagement
 from domain.commands import RecordNdaSigned
@@ -89,3 +90,24 @@ def test_json_logs_are_one_object_per_line() -> None:
     entry = json.loads(JsonLogFormatter().format(record))
     assert entry["level"] == "WARNING" and entry["message"] == "parked effect 7"
     assert entry["temporal_activity"]["activity_type"] == "send_email"
+
+
+async def test_the_worker_s_logs_name_no_engineer_when_it_calls_the_iam(
+    tenant: ScimDirectory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An HTTP client logs every request's URL at INFO, and a SCIM lookup carries the user name (an
+    email) in its filter: the worker's logging keeps those request lines out."""
+    root = logging.getLogger()
+    saved = root.level, list(root.handlers)
+    configure_logging("json")
+    try:
+        email = "pat.private@firm.example"
+        await tenant.ensure_user(user_name=email, display_name="Pat Private", email=email)
+        assert await tenant.find_user(email) is not None
+        logging.getLogger("worker").info("converged %s", "engagement-ACME-1")  # a line of its own still shows
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+    logged = capsys.readouterr().err
+    assert "converged engagement-ACME-1" in logged
+    assert "pat.private" not in logged and "Pat Private" not in logged and "pat.private%40" not in logged
