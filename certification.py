@@ -269,14 +269,23 @@ async def page_app(settings: Settings) -> AsyncIterator[Starlette]:
     yield certification_app(signer, TemporalCertifications(client))
 
 
+def server_config(app: Starlette, settings: Settings) -> uvicorn.Config:
+    """The server of the page. No access log: a request line holds the path, and the path holds the
+    link's token (a capability until it expires); the page logs each answer itself, without it."""
+    return uvicorn.Config(
+        app,
+        host=settings.certification_host,
+        port=settings.certification_port,
+        log_config=None,
+        access_log=False,
+    )
+
+
 @contextlib.asynccontextmanager
 async def serving(settings: Settings, client: Client) -> AsyncIterator[None]:
     """The page served in the background for the block (the demo's way), with the given client."""
     app = certification_app(_signer(settings), TemporalCertifications(client))
-    config = uvicorn.Config(
-        app, host=settings.certification_host, port=settings.certification_port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, settings))
     task = asyncio.create_task(server.serve())
     log.info("access certification page on http://%s:%d", settings.certification_host, settings.certification_port)
     try:
@@ -290,9 +299,7 @@ async def main() -> None:
     settings = Settings()
     _signer(settings)  # before anything is started
     async with page_app(settings) as app:
-        config = uvicorn.Config(
-            app, host=settings.certification_host, port=settings.certification_port, log_config=None
-        )
+        config = server_config(app, settings)
         log.info("access certification page on http://%s:%d", settings.certification_host, settings.certification_port)
         await uvicorn.Server(config).serve()  # handles SIGINT/SIGTERM: drains requests, then returns
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -14,14 +15,16 @@ from pathlib import Path
 import pytest
 import uvicorn
 from playwright.async_api import async_playwright
+from starlette.applications import Starlette
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.certification_links import LinkSigner
 from adapters.db import EngagementStore
 from adapters.scim import ScimDirectory
-from certification import TemporalCertifications, certification_app
+from certification import TemporalCertifications, certification_app, server_config
 from domain.commands import RecordNdaSigned, RequestAccessReview
 from domain.vocabulary import Phase
+from settings import Settings
 from tests.conftest import free_port
 from tests.helpers import Harness
 from tests.sample_spec import ROLES, spec_data
@@ -34,8 +37,9 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is
 
 
 @contextlib.asynccontextmanager
-async def serving(app: object, port: int) -> AsyncIterator[None]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))  # type: ignore[arg-type]
+async def serving(app: Starlette, port: int) -> AsyncIterator[None]:
+    """The page's own server (``certification.server_config``), in the background."""
+    server = uvicorn.Server(server_config(app, Settings(certification_host="127.0.0.1", certification_port=port)))
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:  # the server says when it listens
@@ -49,8 +53,13 @@ async def serving(app: object, port: int) -> AsyncIterator[None]:
 
 
 async def test_the_iam_owner_revokes_an_engineer_through_the_emailed_link(
-    env: WorkflowEnvironment, store: EngagementStore, tenant: ScimDirectory, tmp_path: Path
+    env: WorkflowEnvironment,
+    store: EngagementStore,
+    tenant: ScimDirectory,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO)
     port = free_port()
     signer = LinkSigner(b"browser-test-certification-key-32b", f"http://127.0.0.1:{port}")
     async with (
@@ -99,6 +108,8 @@ async def test_the_iam_owner_revokes_an_engineer_through_the_emailed_link(
         identity = await harness.iam(CAROL)
         assert identity.groups == set() and not identity.active
         assert (await harness.iam(ALICE)).groups == {"ticketing"}  # not answered yet: untouched
+        token = match.group(0).rpartition("/")[2]
+        assert token not in caplog.text and CAROL not in caplog.text  # no request line carries the link
         decided = [a for a in await harness.store.audit_entries(handle.id) if a.action == "certification_decided"]
         assert [(a.actor, a.details["engineer"], a.details["actor_source"]) for a in decided] == [
             ("ian@acme.example", CAROL, "signed_link")
