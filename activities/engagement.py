@@ -37,6 +37,7 @@ from adapters.scim_http import ScimRefused, ScimTransientError
 from adapters.shared_identities import SharedIdentities
 from domain.effects import LedgerEffect
 from domain.state import EngineerAccessReadBack
+from domain.vocabulary import person_ref
 
 ALERT_TIMEOUT_SECONDS = 2.0
 """How long an alert raised from inside an IAM activity may take (the IAM calls are done by then)."""
@@ -285,7 +286,7 @@ class EngagementActivities:
                     details={"engineer": request.email, "iam": request.iam.scim_base_url, "groups": readback.groups},
                 )
         except Exception as error:  # the read-back carries the same facts for the workflow
-            activity.logger.error("could not raise the %s alert for %s: %r", kind, request.email, error)
+            activity.logger.error("could not raise the %s alert for %s: %r", kind, person_ref(request.email), error)
 
     @activity.defn(name="raise_alert")
     async def raise_alert(self, alert: AlertInput) -> None:

@@ -55,7 +55,8 @@ class AlertStore:
                 .on_conflict_do_nothing(index_elements=["alert_key"])
             )
         if result.rowcount:
-            log.error("ALERT %s [%s] %s: %s", severity, engagement_id, kind, message)
+            # The message names people and reasons: it stays in the table (`alerts`), not in the log.
+            log.error("ALERT %s [%s] %s (read it with `alerts %s`)", severity, engagement_id, kind, engagement_id)
 
     async def alerts(self, engagement_id: str) -> list[Row[Any]]:
         async with self._engine.connect() as conn:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from adapters.iam_convergence import Convergence, Target, converge
 from adapters.scim import ScimDirectory
 from adapters.shared_identities import OtherGrants, SharedIdentities, SharedLookupUnavailable
+from domain.vocabulary import person_ref
 
 log = logging.getLogger(__name__)
 NO_OTHERS = OtherGrants(frozenset(), False, ())
@@ -71,12 +72,12 @@ async def apply_identity_access(
     except SharedLookupUnavailable as error:
         if not revoking:
             raise  # a grant may wait for the database: the activity is retried
-        log.error("revoking %s without the shared-identity lookup: %s", mine.user_name, error)
+        log.error("revoking %s without the shared-identity lookup: %s", person_ref(mine.user_name), error)
         return AppliedAccess(await converge(directory, mine), mine, NO_OTHERS, True, str(error))
     except (SQLAlchemyError, OSError) as error:
         if applied is None or not revoking:
             raise
         # The IAM holds the union; only this engagement's row could not be written: re-check later.
-        log.error("converged %s but could not record its shared-identity row: %r", mine.user_name, error)
+        log.error("converged %s but could not record its shared-identity row: %r", person_ref(mine.user_name), error)
         applied.shared_lookup_failed, applied.problem = True, repr(error)
         return applied

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
+
+
+def person_ref(email: str) -> str:
+    """How a log line names an engineer: a stable pseudonym, never the email (logs are read widely)."""
+    return "person:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:10]
 
 
 class Phase(StrEnum):

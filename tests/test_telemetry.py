@@ -7,6 +7,8 @@ import asyncio
 import json
 import logging
 import time
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -14,13 +16,15 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.db import create_engine
+from adapters.alerts import AlertStore
+from adapters.db import EngagementStore, create_engine
 from adapters.scim import ScimDirectory
 from adapters.telemetry import Instruments, JsonLogFormatter, collect, configure_logging, metrics_runtime
 from adapters.temporal_connection import connect
 from cli.engagements import read_status, send_command, start_engagement
 from domain.commands import RecordNdaSigned
 from domain.spec import EngagementSpec
+from domain.vocabulary import person_ref
 from settings import Settings
 from tests.conftest import free_port
 from tests.devserver import address, dev_server, requires_temporal
@@ -111,3 +115,22 @@ async def test_the_worker_s_logs_name_no_engineer_when_it_calls_the_iam(
     logged = capsys.readouterr().err
     assert "converged engagement-ACME-1" in logged
     assert "pat.private" not in logged and "Pat Private" not in logged and "pat.private%40" not in logged
+
+
+async def test_an_alert_is_logged_without_its_message_and_engineers_by_pseudonym(
+    store: EngagementStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    engagement = f"engagement-LOG-{uuid.uuid4().hex[:8]}"
+    await AlertStore(store.engine).raise_alert(
+        engagement_id=engagement,
+        alert_key=f"{engagement}/a",
+        at=datetime(2026, 1, 5, tzinfo=UTC),
+        kind="revocation_unconfirmed",
+        message="revocation of pat.private@firm.example not confirmed (laptop stolen)",
+    )
+    assert f"[{engagement}] revocation_unconfirmed" in caplog.text
+    assert "pat.private" not in caplog.text and "laptop" not in caplog.text
+    assert (await AlertStore(store.engine).alerts(engagement))[0].message.startswith("revocation of pat.private")
+    ref = person_ref("Pat.Private@firm.example ")
+    assert ref == person_ref("pat.private@firm.example") and "pat" not in ref and ref.startswith("person:")

@@ -368,7 +368,9 @@ class EngagementWorkflow(EngagementCommands):
     def background_check_completed(self, result: CheckCompleted) -> None:
         outcome = check_completed(self._change(), result)
         if outcome == "stale":
-            workflow.logger.warning("ignoring a result from a check that is no longer current: %s", result)
+            workflow.logger.warning(
+                "ignoring a result (%s) from check %s, no longer current", result.outcome, result.check_workflow_id
+            )
         elif outcome == "recorded":
             self._events += 1
 
