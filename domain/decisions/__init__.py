@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from domain.commands import Ack, Command
+from domain.commands import Ack, AddEngineer, CertifyAccess, Command, RestoreAccess, RevokeAccessNow
 from domain.decisions import certification, handover, people
 from domain.decisions.change import Change, Refusal, Unexpected
 from domain.effects import Effect
@@ -91,4 +91,51 @@ def dry_run(
     strict: bool = True,
 ) -> None:
     """Decide on a copy: raises the refusal the real decision would raise, changes nothing."""
-    decide(spec, state.model_copy(deep=True), now, command, engagement_id, strict=strict)
+    decide(spec, scratch_copy(state, command), now, command, engagement_id, strict=strict)
+
+
+def scratch_copy(state: EngagementState, command: Command) -> EngagementState:
+    """A copy of ``state`` that deciding ``command`` may change without touching ``state``.
+
+    Every update's validator decides on one, so it must not cost a deep copy of the whole state
+    (hundreds of engineers and a long queue after a burst: seconds of a workflow task). What a
+    decision changes in place is copied: the engineers the command names (every engineer for a
+    revocation or restoration of everyone), the sessions, questions and small records, and, for a
+    certification answer, the open round; what it only appends to or reassigns (the queues, the
+    documents, the roster list) gets a list of its own with the same items. A property test
+    (tests/unit/test_scratch_copy.py) holds every decision on it to the one on a deep copy.
+    """
+    named = _engineers_changed(command)
+    engineers = [e.model_copy(deep=True) if named is None or e.email.lower() in named else e for e in state.engineers]
+    certification = state.certification
+    if isinstance(command, CertifyAccess) and certification is not None:
+        certification = certification.model_copy(deep=True)
+    small = ("notice", "emergency", "restoration")
+    return state.model_copy(
+        update={
+            "engineers": engineers,
+            "certification": certification,
+            "sessions": [s.model_copy(deep=True) for s in state.sessions],
+            "questions": [q.model_copy(deep=True) for q in state.questions],
+            "documents": list(state.documents),
+            "delivery_problems": list(state.delivery_problems),
+            "email_occurrences": dict(state.email_occurrences),
+            "effects": list(state.effects),
+            "parked": list(state.parked),
+            "alerts": list(state.alerts),
+            "checks_to_cancel": list(state.checks_to_cancel),
+            **{name: value.model_copy(deep=True) for name in small if (value := getattr(state, name)) is not None},
+        }
+    )
+
+
+def _engineers_changed(command: Command) -> frozenset[str] | None:
+    """The engineers (lower-case emails) deciding ``command`` may change; None: any of them."""
+    if isinstance(command, AddEngineer):
+        return frozenset({str(command.engineer.email).lower()})
+    email = getattr(command, "email", None)
+    if email is not None:
+        return frozenset({str(email).lower()})
+    if isinstance(command, RevokeAccessNow | RestoreAccess):
+        return None  # everyone's access
+    return frozenset()
