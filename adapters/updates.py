@@ -5,6 +5,9 @@ When an update reaches a run in the very workflow task that closes it (a continu
 completion the server refuses because new events arrived), the server answers the caller with
 ``WorkflowNotReadyFailure``: the task and the update in it were discarded, nothing was applied. The
 update is then sent again under the same update id, so the server can never apply it twice.
+
+So is an update that a run refuses because it is full and about to continue as new (the refusal
+``ContinuingAsNew``, raised by its validator: nothing was applied, and the next run takes it).
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.commands import Ack, Command
+from domain.decisions.change import ContinuingAsNew
 
 log = logging.getLogger("updates")
 NOT_READY = "temporal.api.errordetails.v1.WorkflowNotReadyFailure"
@@ -33,6 +38,12 @@ def not_ready(error: RPCError) -> bool:
     return any(detail.type_url.endswith(NOT_READY) for detail in status.details)
 
 
+def refused_for_the_next_run(error: WorkflowUpdateFailedError) -> bool:
+    """The run refused the update, unapplied, because it is continuing as new."""
+    cause = error.cause
+    return isinstance(cause, ApplicationError) and cause.type == ContinuingAsNew.__name__
+
+
 async def execute(
     handle: WorkflowHandle[Any, Any],
     update: Any,
@@ -40,7 +51,8 @@ async def execute(
     *,
     rpc_timeout: timedelta | None = None,
 ) -> Ack:
-    """Execute ``update`` (a workflow method or its name) with ``command``; resend only if dropped unapplied."""
+    """Execute ``update`` (a workflow method or its name) with ``command``; resend only if dropped or
+    refused unapplied (a closing run), at most ``ATTEMPTS`` times in all."""
     update_id = f"{type(command).__name__}-{uuid.uuid4()}"
     pause = FIRST_PAUSE
     for attempt in range(1, ATTEMPTS + 1):
@@ -53,6 +65,10 @@ async def execute(
             if attempt == ATTEMPTS or not not_ready(error):
                 raise
             log.info("update %s dropped with a failed workflow task; sending it again", update_id)
+        except WorkflowUpdateFailedError as error:
+            if attempt == ATTEMPTS or not refused_for_the_next_run(error):
+                raise
+            log.info("update %s refused by a run continuing as new; sending it to the next run", update_id)
         await asyncio.sleep(pause)
         pause *= 2
     raise AssertionError("unreachable")  # the last attempt returns or raises

@@ -76,6 +76,11 @@ class NoChange(Refusal): ...
 class UnknownEffect(Refusal): ...
 
 
+class ContinuingAsNew(Refusal):
+    """The workflow's run is full and about to continue as new: nothing was applied; send the command
+    again and the next run takes it (``adapters.updates.execute`` does)."""
+
+
 class Unexpected(Refusal):
     """A decision failed in a way no rule foresaw: refused, and nothing changed."""
 

@@ -1,5 +1,6 @@
-"""A command dropped with a failed workflow task (a continue-as-new racing it) is sent again under the
-same update id; any other failure reaches the caller at once, and nothing is ever sent twice anew."""
+"""A command dropped with a failed workflow task (a continue-as-new racing it), or refused unapplied by
+a run that is continuing as new, is sent again under the same update id; any other failure (another
+refusal too) reaches the caller at once, and nothing is ever sent twice anew."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 from google.protobuf.any_pb2 import Any as AnyDetail
 from temporalio.api.common.v1 import GrpcStatus
 from temporalio.api.errordetails.v1 import NotFoundFailure, WorkflowNotReadyFailure
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from adapters import updates
@@ -30,17 +33,26 @@ NOT_READY = rpc_error(WorkflowNotReadyFailure(), RPCStatusCode.FAILED_PRECONDITI
 GONE = rpc_error(NotFoundFailure(), RPCStatusCode.NOT_FOUND)
 
 
+def refusal(kind: str) -> WorkflowUpdateFailedError:
+    """An update's validator refused it (as the client raises it): ``kind`` is the refusal's type."""
+    return WorkflowUpdateFailedError(ApplicationError("refused", type=kind))
+
+
+FULL = refusal("ContinuingAsNew")
+ILLEGAL = refusal("IllegalInPhase")
+
+
 class Server:
     """Answers each execute_update with the next scripted outcome and records the update ids it saw."""
 
-    def __init__(self, *outcomes: RPCError | Ack) -> None:
+    def __init__(self, *outcomes: Exception | Ack) -> None:
         self.outcomes = list(outcomes)
         self.ids: list[str] = []
 
     async def execute_update(self, update: Any, command: Any, *, id: str, **_: Any) -> Ack:
         self.ids.append(id)
         outcome = self.outcomes.pop(0)
-        if isinstance(outcome, RPCError):
+        if isinstance(outcome, Exception):
             raise outcome
         return outcome
 
@@ -79,5 +91,26 @@ async def test_any_other_failure_reaches_the_caller_at_once() -> None:
 async def test_resending_gives_up_after_its_attempts() -> None:
     server = Server(*[NOT_READY] * updates.ATTEMPTS)
     with pytest.raises(RPCError):
+        await updates.execute(server, "ask_question", QUESTION)  # type: ignore[arg-type]
+    assert len(server.ids) == updates.ATTEMPTS
+
+
+async def test_a_command_refused_by_a_run_continuing_as_new_is_sent_to_the_next_run() -> None:
+    assert updates.refused_for_the_next_run(FULL) and not updates.refused_for_the_next_run(ILLEGAL)
+    server = Server(FULL, NOT_READY, FULL, ACK)
+    assert await updates.execute(server, "ask_question", QUESTION) == ACK  # type: ignore[arg-type]
+    assert len(server.ids) == 4 and len(set(server.ids)) == 1
+
+
+async def test_any_other_refusal_reaches_the_caller_at_once() -> None:
+    server = Server(ILLEGAL, ACK)
+    with pytest.raises(WorkflowUpdateFailedError) as raised:
+        await updates.execute(server, "ask_question", QUESTION)  # type: ignore[arg-type]
+    assert raised.value is ILLEGAL and len(server.ids) == 1
+
+
+async def test_resending_to_the_next_run_gives_up_after_its_attempts() -> None:
+    server = Server(*[FULL] * updates.ATTEMPTS)
+    with pytest.raises(WorkflowUpdateFailedError):
         await updates.execute(server, "ask_question", QUESTION)  # type: ignore[arg-type]
     assert len(server.ids) == updates.ATTEMPTS
