@@ -22,10 +22,15 @@ class CommandRule:
     """The phases in which the command is legal."""
     summary: str
     """What it does, in a manager's words (CLI help and README)."""
+    ends_access: bool = False
+    """It takes access away (or moves the moment it ends): never refused because the workflow's run is
+    full and about to continue as new, so a burst of other commands cannot hold it back."""
 
 
-def _rule(update: str, cli: str, command: type[c.Command], phases: set[Phase], summary: str) -> CommandRule:
-    return CommandRule(update, cli, command, frozenset(phases), summary)
+def _rule(
+    update: str, cli: str, command: type[c.Command], phases: set[Phase], summary: str, *, ends_access: bool = False
+) -> CommandRule:
+    return CommandRule(update, cli, command, frozenset(phases), summary, ends_access)
 
 
 RUNNING = {P.AWAITING_NDA, P.ONBOARDING, P.DELIVERY, P.NOTICE, P.TRANSITION}
@@ -34,11 +39,18 @@ STAFFED = {P.ONBOARDING, P.DELIVERY, P.NOTICE}
 COMMANDS: tuple[CommandRule, ...] = (
     _rule("record_nda_signed", "nda-signed", c.RecordNdaSigned, {P.AWAITING_NDA}, "record the NDA as signed"),
     _rule("add_engineer", "add-engineer", c.AddEngineer, {P.ONBOARDING, P.DELIVERY}, "staff one more engineer"),
-    _rule("remove_engineer", "remove-engineer", c.RemoveEngineer, STAFFED, "take an engineer off; access ends now"),
+    _rule(
+        "remove_engineer",
+        "remove-engineer",
+        c.RemoveEngineer,
+        STAFFED,
+        "take an engineer off; access ends now",
+        ends_access=True,
+    ),
     _rule("change_role", "change-role", c.ChangeRole, STAFFED, "give an engineer another role (and access)"),
     _rule("record_check_result", "record-check", c.RecordCheckResult, STAFFED, "record a background check result"),
     _rule("give_notice", "give-notice", c.GiveNotice, {P.ONBOARDING, P.DELIVERY}, "give notice; the end date follows"),
-    _rule("move_end_date", "move-end-date", c.MoveEndDate, {P.NOTICE}, "move the agreed end date"),
+    _rule("move_end_date", "move-end-date", c.MoveEndDate, {P.NOTICE}, "move the agreed end date", ends_access=True),
     _rule(
         "record_document",
         "record-document",
@@ -65,6 +77,7 @@ COMMANDS: tuple[CommandRule, ...] = (
         c.CertifyAccess,
         {P.DELIVERY, P.NOTICE},
         "keep or revoke an engineer in an access certification round",
+        ends_access=True,
     ),
     _rule(
         "revoke_access_now",
@@ -72,9 +85,17 @@ COMMANDS: tuple[CommandRule, ...] = (
         c.RevokeAccessNow,
         RUNNING,
         "emergency: revoke one engineer's access, or everyone's, at once",
+        ends_access=True,
     ),
     _rule("restore_access", "restore-access", c.RestoreAccess, STAFFED, "lift an emergency revocation"),
-    _rule("cancel_engagement", "cancel", c.CancelEngagement, {P.AWAITING_NDA, P.ONBOARDING}, "cancel before delivery"),
+    _rule(
+        "cancel_engagement",
+        "cancel",
+        c.CancelEngagement,
+        {P.AWAITING_NDA, P.ONBOARDING},
+        "cancel before delivery",
+        ends_access=True,
+    ),
     _rule("retry_parked_effect", "retry-effect", c.RetryParkedEffect, set(P), "retry a parked side effect now"),
     _rule("drop_parked_effect", "drop-effect", c.DropParkedEffect, set(P), "give up a parked side effect (audited)"),
 )

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple, TypedDict
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities import payloads as p
@@ -77,10 +78,18 @@ async def perform(
     spec: EngagementSpec,
     effect: Effect,
     bound: timedelta | None = None,
+    *,
+    cancellable: bool = False,
 ) -> None:
-    """Perform one effect; with a ``bound`` it fails (ActivityError) once it has kept failing that long."""
+    """Perform one effect; with a ``bound`` it fails (ActivityError) once it has kept failing that long.
+
+    ``cancellable`` (the ``burst-bound`` runs): a cancellation waits until the attempt in flight has
+    ended, so the effect is either done (the activity completed) or not, never half-known, before the
+    next run performs it again."""
     step = _step(engagement_id, state, spec, effect)
     options = bounded(step.options, bound, describe(effect)) if step.takes_bound else dict(step.options)
+    if cancellable:
+        options["cancellation_type"] = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
     await workflow.execute_activity_method(step.activity, step.arg, **options)
 
 

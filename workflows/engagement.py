@@ -27,11 +27,12 @@ with workflow.unsafe.imports_passed_through():
         RecordCheckResult,
     )
     from domain.decisions import certification as certification_rules
-    from domain.decisions import decide, dry_run
+    from domain.decisions import decide, dry_run, refuse_in_a_full_run
     from domain.decisions import lifecycle as rules
     from domain.decisions.change import SYSTEM, Change, Refusal
     from domain.decisions.people import check_completed, check_to_signal, delivery_problem
     from domain.effects import EngagementRecordEffect
+    from domain.phases import RUNNING
     from domain.state import (
         CheckCompleted,
         DeliveryProblem,
@@ -75,12 +76,17 @@ class EngagementWorkflow(EngagementCommands):
         """The IAM apart from the side-effect lanes (engagements started since); earlier runs replay as they ran."""
         self._certifying = workflow.patched("certification")
         """Access certification rounds after each review (engagements started since, with a spec that asks)."""
+        self._burst_bound = self._lanes and workflow.patched("burst-bound")
+        """Runs with lanes since: the bound is held between side effects too (``_full``), not only between
+        steps of the main loop, so no burst of commands makes a run longer than the bound and a little."""
         if self._first_run:
             if self._lanes:
                 self._change().queue(EngagementRecordEffect(at=self._state.contract_signed_at))
             self._change().email(email_builders.nda_request(self._spec, self._state))
         self._access = AccessLane(self._spec, self._state, self._change, lanes=self._lanes)
-        self._side_effects = SideEffectLanes(self._spec, self._state, self._change, shown=self._show)
+        self._side_effects = SideEffectLanes(
+            self._spec, self._state, self._change, shown=self._show, full=self._full if self._burst_bound else None
+        )
         self._publish = self._lanes and workflow.info().typed_search_attributes.get(sa.ENGAGEMENT_PHASE) is not None
         """Started with its search attributes (the CLI sets them, so the namespace has them): keep them current."""
         self._published: tuple[Any, ...] = ()
@@ -115,6 +121,8 @@ class EngagementWorkflow(EngagementCommands):
             await steps[self._state.phase]()
             await self._perform_effects()
             if self._state.phase in steps and self._should_continue_as_new():
+                if self._burst_bound and not await self._ready_to_continue_as_new():
+                    continue  # a revocation or the end date came first: the step performs it, then this again
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._perform_effects()  # with lanes: the queue itself carries over
                 self._state.runs += 1
@@ -172,6 +180,38 @@ class EngagementWorkflow(EngagementCommands):
             return True
         return self._history_limit is not None and info.get_current_history_length() >= self._history_limit
 
+    def _full(self) -> bool:
+        """``burst-bound`` runs: the run is to continue as new; until it does, the side-effect lanes start
+        nothing and let go of what is in flight, and only commands that end access are taken. A run
+        that is closing (closed, cancelled) is never full: it drains its queue and completes."""
+        return self._burst_bound and self._state.phase in RUNNING and self._should_continue_as_new()
+
+    async def _ready_to_continue_as_new(self) -> bool:
+        """The run is full: wait until the lanes have let go of what was in flight (cancelled, waited
+        out) and no handler is running. False instead, at once, when something must not wait for
+        that: a command accepted meanwhile that the IAM must act on (a revocation), or the end date."""
+        seen = self._events
+        state = self._state
+
+        def iam_waits() -> bool:
+            return self._events != seen and not self._access.idle()
+
+        end = state.end_date if state.phase is Phase.NOTICE else None
+        timeout = None if end is None else (end - self._now()).total_seconds()
+        if timeout is not None and timeout <= 0:
+            return False
+        try:
+            await workflow.wait_condition(
+                lambda: (self._side_effects.let_go() and workflow.all_handlers_finished()) or iam_waits(),
+                timeout=timeout,
+                timeout_summary="end date" if timeout is not None else None,
+            )
+        except TimeoutError:
+            assert end is not None
+            self._timer_reached = end
+            return False
+        return not iam_waits()
+
     def _now(self) -> datetime:
         """The time a timed decision is made on: the task's clock, never before a fired timer's moment.
 
@@ -193,6 +233,8 @@ class EngagementWorkflow(EngagementCommands):
         """Wait until the moment passes or a handler changes something, whichever comes first."""
         seen = self._events
         timeout = None
+        if self._full():  # the run continues as new first
+            return
         if moment is not None:
             timeout = (moment - self._now()).total_seconds()
             if timeout <= 0:
@@ -203,6 +245,7 @@ class EngagementWorkflow(EngagementCommands):
                     self._events != seen
                     or (bool(self._state.effects) and not self._lanes)
                     or any(lane.done() for lane in self._lane_tasks)
+                    or self._full()
                 ),
                 timeout=timeout,
                 timeout_summary=label if self._lanes and timeout is not None else None,
@@ -338,6 +381,8 @@ class EngagementWorkflow(EngagementCommands):
         """Decide the command on a copy of the state: a refusal goes back to the sender, nothing changes."""
         try:
             # Today's rules refuse for every run: refusing more leaves no trace a replay could miss.
+            if self._full():
+                refuse_in_a_full_run(command)
             dry_run(self._spec, self._state, workflow.now(), command, self._id, strict=True)
         except Refusal as refusal:
             raise ApplicationError(refusal.message, type=refusal.type) from None

@@ -4,16 +4,23 @@ apart from the IAM, so no email, record or database outage can hold back a grant
 An effect that keeps failing past the engagement's bound (``effect_park_after``) is parked: an admin
 alert names it and its last error, the effects behind it go on, and it goes back to the end of the
 queue after ``parked_effect_retry_interval`` (or at once, or never, by an operator's command).
+
+Once the run is full (``burst-bound`` runs: its history reached the bound and it is about to continue
+as new), the lanes start nothing more, and the effect or alert in flight is cancelled: it stays at the
+head of its queue, which the state carries into the next run, where it is performed again. Nothing
+in flight holds back the continue-as-new, however long an outage keeps it failing.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.engagement import EngagementActivities
@@ -22,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.effects import Effect, ParkedEffect, describe
     from domain.spec import EngagementSpec
     from domain.state import EngagementState
-    from workflows.effects import STORAGE, perform
+    from workflows.effects import STORAGE, ActivityOptions, perform
 
 ERROR_CHARS = 300
 """How much of an effect's last error an alert and the status keep."""
@@ -42,14 +49,23 @@ def last_error(error: BaseException) -> str:
 
 class SideEffectLanes:
     def __init__(
-        self, spec: EngagementSpec, state: EngagementState, change: Callable[[], Change], *, shown: Callable[[], None]
+        self,
+        spec: EngagementSpec,
+        state: EngagementState,
+        change: Callable[[], Change],
+        *,
+        shown: Callable[[], None],
+        full: Callable[[], bool] | None = None,
     ) -> None:
         self._shown = shown
         """Called when what admins see changes (an effect parked, an alert recorded)."""
+        self._full = full
+        """The ``burst-bound`` runs: whether the run is full (start nothing, cancel what is in flight)."""
         self._spec = spec
         self._state = state
         self._change = change
         self._busy = False
+        self._alerting = False
         self._times_parked: dict[int, int] = {}
         """How often each effect was parked in this run (a count for the alert and the status)."""
 
@@ -65,6 +81,31 @@ class SideEffectLanes:
         state = self._state
         return not (state.effects or state.parked or state.alerts or self._busy)
 
+    def let_go(self) -> bool:
+        """Nothing in flight in either lane (a full run continues as new once they have let go)."""
+        return not (self._busy or self._alerting)
+
+    def _is_full(self) -> bool:
+        return self._full is not None and self._full()
+
+    async def _unless_full(self, work: Awaitable[None]) -> bool:
+        """Do ``work`` (an activity); True once it is done, False when the run filled up first and it was
+        cancelled (waited out: the attempt in flight has ended), so it is to be done again next run."""
+        if self._full is None:
+            await work
+            return True
+        task = asyncio.ensure_future(work)
+        await workflow.wait_condition(lambda: task.done() or self._is_full())
+        if task.done():
+            await task
+            return True
+        task.cancel()
+        try:
+            await task
+        except (ActivityError, asyncio.CancelledError):  # cancelled, or failed once more meanwhile
+            return False
+        return True  # it completed before the cancellation reached it
+
     async def _effects(self) -> None:
         state = self._state
         while True:
@@ -75,23 +116,37 @@ class SideEffectLanes:
             effect = state.effects[0]
             self._busy = True
             try:
-                await perform(self._engagement_id, state, self._spec, effect, bound=self._spec.effect_park_after)
+                done = await self._unless_full(
+                    perform(
+                        self._engagement_id,
+                        state,
+                        self._spec,
+                        effect,
+                        bound=self._spec.effect_park_after,
+                        cancellable=self._full is not None,
+                    )
+                )
             except ActivityError as error:
                 self._park(effect, error)
+                done = True  # set aside, no longer queued
             finally:
                 self._busy = False
-            if state.effects and state.effects[0] is effect:
+            if done and state.effects and state.effects[0] is effect:
                 state.effects.pop(0)
 
     async def _wait_for_work(self) -> None:
-        """Until an effect is queued or the first parked effect is due again."""
+        """Until an effect is queued or the first parked effect is due again; in a full run, never (it
+        continues as new first, and the next run's lane takes the queue)."""
         state = self._state
-        due = min((p.retry_at for p in state.parked), default=None)
-        timeout = None if due is None else max((due - workflow.now()).total_seconds(), 0.001)
-        try:
-            await workflow.wait_condition(lambda: bool(state.effects), timeout=timeout)
-        except TimeoutError:
-            pass
+        if not self._is_full():
+            due = min((p.retry_at for p in state.parked), default=None)
+            timeout = None if due is None else max((due - workflow.now()).total_seconds(), 0.001)
+            try:
+                await workflow.wait_condition(lambda: bool(state.effects) or self._is_full(), timeout=timeout)
+            except TimeoutError:
+                pass
+        if self._is_full():
+            await workflow.wait_condition(lambda: not self._is_full())
 
     def _requeue_due(self) -> None:
         now = workflow.now()
@@ -125,19 +180,31 @@ class SideEffectLanes:
     async def _alerts(self) -> None:
         state = self._state
         while True:
-            await workflow.wait_condition(lambda: bool(state.alerts))
+            await workflow.wait_condition(lambda: bool(state.alerts) and not self._is_full())
             alert = state.alerts[0]
-            await workflow.execute_activity_method(
-                EngagementActivities.raise_alert,
-                AlertInput(
-                    engagement_id=self._engagement_id,
-                    at=alert.at,
-                    kind=alert.kind,
-                    message=alert.message,
-                    details=alert.details,
-                ),
-                summary=f"admin alert: {alert.kind}",
-                **STORAGE,
-            )
-            state.alerts.pop(0)
-            self._shown()
+            self._alerting = True
+            try:
+                done = await self._unless_full(
+                    workflow.execute_activity_method(
+                        EngagementActivities.raise_alert,
+                        AlertInput(
+                            engagement_id=self._engagement_id,
+                            at=alert.at,
+                            kind=alert.kind,
+                            message=alert.message,
+                            details=alert.details,
+                        ),
+                        summary=f"admin alert: {alert.kind}",
+                        **self._cancellable(STORAGE),
+                    )
+                )
+            finally:
+                self._alerting = False
+            if done:
+                state.alerts.pop(0)
+                self._shown()
+
+    def _cancellable(self, options: ActivityOptions) -> dict[str, Any]:
+        if self._full is None:
+            return dict(options)
+        return {**options, "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED}

@@ -14,7 +14,7 @@ from typing import Any
 
 from domain.commands import Ack, AddEngineer, CertifyAccess, Command, RestoreAccess, RevokeAccessNow
 from domain.decisions import certification, handover, people
-from domain.decisions.change import Change, Refusal, Unexpected
+from domain.decisions.change import Change, ContinuingAsNew, Refusal, Unexpected
 from domain.effects import Effect
 from domain.phases import COMMANDS, RULES
 from domain.spec import EngagementSpec
@@ -79,6 +79,14 @@ def decide(
     except Exception as error:  # a rule nobody foresaw: still a refusal, never a failed workflow task
         raise Unexpected(f"{rule.update} could not be applied: {type(error).__name__}: {error}") from None
     return Decision(state=state, effects=change.queued, ack=Ack(accepted=accepted, phase=state.phase))
+
+
+def refuse_in_a_full_run(command: Command) -> None:
+    """The workflow's run is full and continues as new: a command that ends access is still taken (a
+    burst must not hold back a revocation or the end date); any other is refused, unapplied, for the
+    next run."""
+    if not RULES[type(command)].ends_access:
+        raise ContinuingAsNew("the engagement's workflow is continuing as new: send the command again")
 
 
 def dry_run(
