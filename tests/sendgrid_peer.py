@@ -15,7 +15,8 @@ base64 ``content`` and a ``filename``; ``disposition`` is ``attachment`` or ``in
 ``content_id``).
 
 Tests can script the next responses: a failure with any status (``fail_next``), a ``429`` with the
-``X-RateLimit-*`` headers (``rate_limit_next``), or a slow answer (``delay_next``). Scripted
+``X-RateLimit-*`` headers (``rate_limit_next``), a slow answer (``delay_next``), or no answer until
+the test lets it go (``hold_next``: an outage that keeps a send in flight; ``held``, ``release``). Scripted
 behaviours are consumed first-in, first-out, one per mail-send request.
 
 The Event Webhook side: ``delivery_event`` shapes the events SendGrid posts about an accepted
@@ -111,7 +112,13 @@ class _Delay:
     seconds: float
 
 
-_Scripted = _Failure | _RateLimit | _Delay
+@dataclass(frozen=True)
+class _Hold:
+    status: int
+    """The answer once released."""
+
+
+_Scripted = _Failure | _RateLimit | _Delay | _Hold
 
 
 class ValidationError(Exception):
@@ -303,6 +310,9 @@ class _State:
     stopping: threading.Event = field(default_factory=threading.Event)
     script: deque[_Scripted] = field(default_factory=deque)
     requests: list[PeerRequest] = field(default_factory=list)
+    released: threading.Event = field(default_factory=threading.Event)
+    held: int = 0
+    """Mail sends waiting, unanswered, for ``release``."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -361,6 +371,16 @@ class _Handler(BaseHTTPRequestHandler):
             if state.stopping.wait(scripted.seconds):
                 self.close_connection = True
                 return  # the peer is stopping: drop the connection unanswered
+        if isinstance(scripted, _Hold):
+            with state.lock:
+                state.held += 1
+            while not state.released.wait(0.05):
+                if state.stopping.is_set():
+                    self.close_connection = True
+                    return
+            with state.lock:
+                state.held -= 1
+            scripted = _Failure(scripted.status, error_body(_DEFAULT_MESSAGES.get(scripted.status, "error")), {})
 
         status, answer, extra = self._decide(scripted, path, headers, body, payload, too_large)
         message_id = secrets.token_urlsafe(16) if status == 202 else None
@@ -530,6 +550,21 @@ class SendGridPeer:
         Like the real service, a message the client gave up on is still accepted and recorded.
         """
         self._enqueue(_Delay(seconds=seconds), count)
+
+    def hold_next(self, status: int = 503, count: int = 1) -> None:
+        """Leave the next ``count`` mail sends unanswered until ``release``, then answer ``status``."""
+        self._state.released.clear()
+        self._enqueue(_Hold(status=status), count)
+
+    @property
+    def held(self) -> int:
+        """How many mail sends are waiting, unanswered, for ``release``."""
+        with self._state.lock:
+            return self._state.held
+
+    def release(self) -> None:
+        """Answer every held mail send (and any held later) with its scripted status."""
+        self._state.released.set()
 
     def recover(self) -> None:
         """Forget every scripted answer: the service is back."""

@@ -27,6 +27,10 @@ def test_histories_are_saved() -> None:
     # v5: access certification (the certification patch): a round answered by Update, then one nobody
     # answers, revoked by the spec's rule at its due date (tests/test_certification.py).
     assert {"certification_v5"} <= names
+    # v6: the burst-bound patch (tests/test_burst_bound.py): a full run whose email in flight is
+    # cancelled (SendGrid holding it), a command refused for the next run, an emergency revocation
+    # performed while full, then the continue-as-new.
+    assert {"burst_bound_full_run_v6"} <= names
 
 
 V3_PATHS = (

@@ -31,13 +31,23 @@ with workflow.unsafe.imports_passed_through():
 
 class AccessLane:
     def __init__(
-        self, spec: EngagementSpec, state: EngagementState, change: Callable[[], Change], *, lanes: bool
+        self,
+        spec: EngagementSpec,
+        state: EngagementState,
+        change: Callable[[], Change],
+        *,
+        lanes: bool,
+        full: Callable[[], bool] | None = None,
     ) -> None:
         self._spec = spec
         self._state = state
         self._change = change
         self._lanes = lanes
         """Engagements started since the ``iam-lane`` patch: the IAM first, its records queued after it."""
+        self._full = full
+        """The ``burst-bound`` runs: whether the run is full and about to continue as new. A full run
+        converges only what takes access away (a revocation never waits for the next run) and starts
+        no check; grants and checks are the next run's first pass."""
 
     @property
     def _engagement_id(self) -> str:
@@ -63,7 +73,8 @@ class AccessLane:
     async def _converge_iam_first(self) -> None:
         """The IAM before anything else: revocations are not even held back by a check to start."""
         state = self._state
-        stale = [e for e in state.engineers if e.reconcile_requested or not is_in_step(self._plan(e), e)]
+        full = self._full is not None and self._full()
+        stale = [e for e in state.engineers if self._stale(e) and (not full or self._takes_away(e))]
         if stale:
             await asyncio.gather(
                 *(self._apply(e, actor=e.requested_by or SYSTEM, reason=state.phase.value) for e in stale)
@@ -71,12 +82,24 @@ class AccessLane:
         while state.checks_to_cancel:  # their engineer left: the check is closed
             await workflow.get_external_workflow_handle(state.checks_to_cancel[0]).cancel()
             state.checks_to_cancel.pop(0)
-        for engineer in state.current_engineers():
+        for engineer in state.current_engineers() if not full else []:
             if engineer.check is CheckStatus.PENDING and state.phase in ACCESS_PHASES:
                 await self._start_check(engineer)
         rules.announce_all(self._change())
         rules.report_emergency(self._change())
         rules.report_restoration_once_confirmed(self._change())
+
+    def _stale(self, engineer: EngineerState) -> bool:
+        return engineer.reconcile_requested or not is_in_step(self._plan(engineer), engineer)
+
+    def _takes_away(self, engineer: EngineerState) -> bool:
+        """The plan takes something away from what the IAM last read back (or the identity ends)."""
+        plan = self._plan(engineer)
+        return not plan.active or bool(set(engineer.groups) - plan.groups)
+
+    def revocation_waits(self) -> bool:
+        """Some engineer's access is to be taken away and the IAM does not show it yet."""
+        return any(self._stale(e) and self._takes_away(e) for e in self._state.engineers)
 
     def idle(self) -> bool:
         """Nothing for the IAM lane to do: every identity matches its plan as last read back, no check

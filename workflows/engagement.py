@@ -83,7 +83,9 @@ class EngagementWorkflow(EngagementCommands):
             if self._lanes:
                 self._change().queue(EngagementRecordEffect(at=self._state.contract_signed_at))
             self._change().email(email_builders.nda_request(self._spec, self._state))
-        self._access = AccessLane(self._spec, self._state, self._change, lanes=self._lanes)
+        self._access = AccessLane(
+            self._spec, self._state, self._change, lanes=self._lanes, full=self._full if self._burst_bound else None
+        )
         self._side_effects = SideEffectLanes(
             self._spec, self._state, self._change, shown=self._show, full=self._full if self._burst_bound else None
         )
@@ -94,6 +96,8 @@ class EngagementWorkflow(EngagementCommands):
         self._history_limit = input.continue_as_new_after_events
         self._events = 0
         """Bumped by every handler, so the main loop wakes up to act on it."""
+        self._events_at_converge = 0
+        """``_events`` when the IAM lane's last pass began: a revocation taken since is not in it yet."""
         self._timer_reached: datetime | None = None
         """The latest moment whose timer fired: timed decisions never use an earlier time (``_now``)."""
 
@@ -188,29 +192,37 @@ class EngagementWorkflow(EngagementCommands):
 
     async def _ready_to_continue_as_new(self) -> bool:
         """The run is full: wait until the lanes have let go of what was in flight (cancelled, waited
-        out) and no handler is running. False instead, at once, when something must not wait for
-        that: a command accepted meanwhile that the IAM must act on (a revocation), or the end date."""
-        seen = self._events
+        out) and no handler is running. Meanwhile a command taken since the last IAM pass began that
+        takes access away (a revocation) is performed at once, and at the end date this returns False
+        for the step to revoke everyone: neither waits for the lanes."""
         state = self._state
 
         def iam_waits() -> bool:
-            return self._events != seen and not self._access.idle()
+            return self._events != self._events_at_converge and self._access.revocation_waits()
 
-        end = state.end_date if state.phase is Phase.NOTICE else None
-        timeout = None if end is None else (end - self._now()).total_seconds()
-        if timeout is not None and timeout <= 0:
-            return False
-        try:
-            await workflow.wait_condition(
-                lambda: (self._side_effects.let_go() and workflow.all_handlers_finished()) or iam_waits(),
-                timeout=timeout,
-                timeout_summary="end date" if timeout is not None else None,
-            )
-        except TimeoutError:
-            assert end is not None
-            self._timer_reached = end
-            return False
-        return not iam_waits()
+        while True:
+            end = state.end_date if state.phase is Phase.NOTICE else None
+            timeout = None if end is None else (end - self._now()).total_seconds()
+            if timeout is not None and timeout <= 0:
+                return False
+            try:
+                await workflow.wait_condition(
+                    lambda: (self._side_effects.let_go() and workflow.all_handlers_finished()) or iam_waits(),
+                    timeout=timeout,
+                    timeout_summary="end date" if timeout is not None else None,
+                )
+            except TimeoutError:
+                assert end is not None
+                self._timer_reached = end
+                return False
+            if not iam_waits():
+                return True
+            await self._converge()
+
+    async def _converge(self) -> None:
+        """One pass of the IAM lane over the engagement (``_events_at_converge``: what it started from)."""
+        self._events_at_converge = self._events
+        await self._access.converge()
 
     def _now(self) -> datetime:
         """The time a timed decision is made on: the task's clock, never before a fired timer's moment.
@@ -266,7 +278,7 @@ class EngagementWorkflow(EngagementCommands):
     async def _awaiting_nda(self) -> None:
         state, spec = self._state, self._spec
         if state.emergency is not None:
-            await self._access.converge()
+            await self._converge()
         deadline = rules.nda_deadline(spec, state)
         next_reminder = rules.next_nda_reminder(spec, state)
         label = "NDA deadline" if deadline <= next_reminder else "NDA reminder"
@@ -280,7 +292,7 @@ class EngagementWorkflow(EngagementCommands):
             rules.remind_nda(self._change())
 
     async def _onboarding(self) -> None:
-        await self._access.converge()
+        await self._converge()
         if self._state.phase is not Phase.ONBOARDING:
             return
         if rules.onboarding_waits(self._state):
@@ -291,13 +303,13 @@ class EngagementWorkflow(EngagementCommands):
         rules.onboarded(self._change())
 
     async def _delivery(self) -> None:
-        await self._access.converge()
+        await self._converge()
         state = self._state
         if state.phase is not Phase.DELIVERY:
             return
         if self._certification_default_due():
             return
-        if rules.review_due(state, self._now()):
+        if rules.review_due(state, self._now()) and not self._full():  # a full run leaves it to the next
             await self._access.review()
             if self._certifying:
                 certification_rules.open_round(self._change())
@@ -322,7 +334,7 @@ class EngagementWorkflow(EngagementCommands):
         return moment, label
 
     async def _notice(self) -> None:
-        await self._access.converge()
+        await self._converge()
         state = self._state
         if state.phase is not Phase.NOTICE:
             return
@@ -358,7 +370,7 @@ class EngagementWorkflow(EngagementCommands):
         assert state.transition_ends_at is not None
         if self._now() < state.transition_ends_at:
             if workflow.patched("transition-closing-notice"):
-                await self._access.converge()  # an emergency revocation is confirmed and reported here too
+                await self._converge()  # an emergency revocation is confirmed and reported here too
                 closing_at = state.transition_ends_at - self._spec.transition_closing_notice
                 if not state.transition_closing_sent:
                     if self._now() >= closing_at:
