@@ -97,6 +97,15 @@ class EngagementWorkflow(EngagementCommands):
         self._events = 0
         """Bumped by every handler, so the main loop wakes up to act on it."""
         self._events_at_converge = 0
+        self._continuing = False
+        """``burst-bound`` runs: the main loop found the run full and is on its way to continue as new.
+        Validators refuse by this (or by a full history while an IAM pass is in flight, whose end
+        brings the next workflow task), never by the history length alone: an update's own
+        (speculative) workflow task lengthens the history it sees, and an idle run left just under
+        the bound would refuse every command in a task that, refused, is never recorded, and so would
+        never continue as new."""
+        self._converging = False
+        """An IAM pass is in flight (its activities' end brings a workflow task)."""
         """``_events`` when the IAM lane's last pass began: a revocation taken since is not in it yet."""
         self._timer_reached: datetime | None = None
         """The latest moment whose timer fired: timed decisions never use an earlier time (``_now``)."""
@@ -125,6 +134,7 @@ class EngagementWorkflow(EngagementCommands):
             await steps[self._state.phase]()
             await self._perform_effects()
             if self._state.phase in steps and self._should_continue_as_new():
+                self._continuing = self._burst_bound
                 if self._burst_bound and not await self._ready_to_continue_as_new():
                     continue  # a revocation or the end date came first: the step performs it, then this again
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -186,8 +196,9 @@ class EngagementWorkflow(EngagementCommands):
 
     def _full(self) -> bool:
         """``burst-bound`` runs: the run is to continue as new; until it does, the side-effect lanes start
-        nothing and let go of what is in flight, and only commands that end access are taken. A run
-        that is closing (closed, cancelled) is never full: it drains its queue and completes."""
+        nothing and let go of what is in flight, and the IAM lane only takes access away (once the main
+        loop is on its way, ``_continuing``, only commands that end access are taken). A run that is
+        closing (closed, cancelled) is never full: it drains its queue and completes."""
         return self._burst_bound and self._state.phase in RUNNING and self._should_continue_as_new()
 
     async def _ready_to_continue_as_new(self) -> bool:
@@ -222,7 +233,11 @@ class EngagementWorkflow(EngagementCommands):
     async def _converge(self) -> None:
         """One pass of the IAM lane over the engagement (``_events_at_converge``: what it started from)."""
         self._events_at_converge = self._events
-        await self._access.converge()
+        self._converging = True
+        try:
+            await self._access.converge()
+        finally:
+            self._converging = False
 
     def _now(self) -> datetime:
         """The time a timed decision is made on: the task's clock, never before a fired timer's moment.
@@ -393,7 +408,7 @@ class EngagementWorkflow(EngagementCommands):
         """Decide the command on a copy of the state: a refusal goes back to the sender, nothing changes."""
         try:
             # Today's rules refuse for every run: refusing more leaves no trace a replay could miss.
-            if self._full():
+            if self._continuing or (self._converging and self._full()):
                 refuse_in_a_full_run(command)
             dry_run(self._spec, self._state, workflow.now(), command, self._id, strict=True)
         except Refusal as refusal:
