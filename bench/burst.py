@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -40,6 +40,7 @@ from temporalio.worker import Worker
 
 from adapters.db import EngagementStore, create_engine
 from adapters.scim import ScimDirectory
+from adapters.updates import refused_for_the_next_run
 from bench.baseline import BurstBaselineWorkflow, BurstShape, Step, noop
 from bench.peers import fresh_database, scim_server
 from domain.commands import AddEngineer, ChangeRole, Command
@@ -136,7 +137,8 @@ SERVER_BUSY = (
     "workflow is closing",
 )
 """The server did not take the update (too many in flight, or the run closed before accepting it):
-nothing was applied, so the bench sends it again, as a persistent client would."""
+nothing was applied, so the bench sends it again, as a persistent client would. So is an update a
+full run refused as ``ContinuingAsNew`` past ``adapters.updates.execute``'s own resends."""
 
 
 async def send_all(calls: Sequence[Any], in_flight: int, within: float = SETTLE_SECONDS) -> tuple[int, int]:
@@ -146,6 +148,11 @@ async def send_all(calls: Sequence[Any], in_flight: int, within: float = SETTLE_
     reasons: dict[str, int] = {}
     resent = [0]
     deadline = time.monotonic() + within
+
+    def count_refusal(error: Exception) -> None:
+        cause = getattr(error, "cause", None) or error
+        reason = f"{type(cause).__name__}: {getattr(cause, 'message', None) or cause}"[:80]
+        reasons[reason] = reasons.get(reason, 0) + 1
 
     async def one(call: Any) -> None:
         async with gate:
@@ -159,11 +166,15 @@ async def send_all(calls: Sequence[Any], in_flight: int, within: float = SETTLE_
                     if not any(m in error.message for m in SERVER_BUSY) or time.monotonic() > deadline:
                         raise
                     resent[0] += 1
+                except WorkflowUpdateFailedError as error:
+                    if not refused_for_the_next_run(error) or time.monotonic() > deadline:
+                        outcome[1] += 1
+                        count_refusal(error)
+                        return
+                    resent[0] += 1
                 except Exception as error:  # a refusal by the validator: counted, not resent
-                    cause = getattr(error, "cause", None) or error
-                    reason = f"{type(cause).__name__}: {getattr(cause, 'message', None) or cause}"[:80]
-                    reasons[reason] = reasons.get(reason, 0) + 1
                     outcome[1] += 1
+                    count_refusal(error)
                     return
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 1.0)
