@@ -33,24 +33,24 @@ def _rule(
     return CommandRule(update, cli, command, frozenset(phases), summary, ends_access)
 
 
+def _ends_access(update: str, cli: str, command: type[c.Command], phases: set[Phase], summary: str) -> CommandRule:
+    """A rule whose command takes access away: a full run still takes it (``CommandRule.ends_access``)."""
+    return _rule(update, cli, command, phases, summary, ends_access=True)
+
+
 RUNNING = {P.AWAITING_NDA, P.ONBOARDING, P.DELIVERY, P.NOTICE, P.TRANSITION}
 STAFFED = {P.ONBOARDING, P.DELIVERY, P.NOTICE}
 
 COMMANDS: tuple[CommandRule, ...] = (
     _rule("record_nda_signed", "nda-signed", c.RecordNdaSigned, {P.AWAITING_NDA}, "record the NDA as signed"),
     _rule("add_engineer", "add-engineer", c.AddEngineer, {P.ONBOARDING, P.DELIVERY}, "staff one more engineer"),
-    _rule(
-        "remove_engineer",
-        "remove-engineer",
-        c.RemoveEngineer,
-        STAFFED,
-        "take an engineer off; access ends now",
-        ends_access=True,
+    _ends_access(
+        "remove_engineer", "remove-engineer", c.RemoveEngineer, STAFFED, "take an engineer off; access ends now"
     ),
     _rule("change_role", "change-role", c.ChangeRole, STAFFED, "give an engineer another role (and access)"),
     _rule("record_check_result", "record-check", c.RecordCheckResult, STAFFED, "record a background check result"),
     _rule("give_notice", "give-notice", c.GiveNotice, {P.ONBOARDING, P.DELIVERY}, "give notice; the end date follows"),
-    _rule("move_end_date", "move-end-date", c.MoveEndDate, {P.NOTICE}, "move the agreed end date", ends_access=True),
+    _ends_access("move_end_date", "move-end-date", c.MoveEndDate, {P.NOTICE}, "move the agreed end date"),
     _rule(
         "record_document",
         "record-document",
@@ -71,30 +71,23 @@ COMMANDS: tuple[CommandRule, ...] = (
     _rule("ask_question", "ask", c.AskQuestion, {P.TRANSITION}, "record a transition-window question"),
     _rule("answer_question", "answer", c.AnswerQuestion, {P.TRANSITION}, "answer a transition-window question"),
     _rule("request_access_review", "review-access", c.RequestAccessReview, {P.DELIVERY}, "reconcile the IAM now"),
-    _rule(
+    _ends_access(
         "certify_access",
         "certify",
         c.CertifyAccess,
         {P.DELIVERY, P.NOTICE},
         "keep or revoke an engineer in an access certification round",
-        ends_access=True,
     ),
-    _rule(
+    _ends_access(
         "revoke_access_now",
         "revoke-now",
         c.RevokeAccessNow,
         RUNNING,
         "emergency: revoke one engineer's access, or everyone's, at once",
-        ends_access=True,
     ),
     _rule("restore_access", "restore-access", c.RestoreAccess, STAFFED, "lift an emergency revocation"),
-    _rule(
-        "cancel_engagement",
-        "cancel",
-        c.CancelEngagement,
-        {P.AWAITING_NDA, P.ONBOARDING},
-        "cancel before delivery",
-        ends_access=True,
+    _ends_access(
+        "cancel_engagement", "cancel", c.CancelEngagement, {P.AWAITING_NDA, P.ONBOARDING}, "cancel before delivery"
     ),
     _rule("retry_parked_effect", "retry-effect", c.RetryParkedEffect, set(P), "retry a parked side effect now"),
     _rule("drop_parked_effect", "drop-effect", c.DropParkedEffect, set(P), "give up a parked side effect (audited)"),
