@@ -408,7 +408,7 @@ class EngagementWorkflow(EngagementCommands):
         """Decide the command on a copy of the state: a refusal goes back to the sender, nothing changes."""
         try:
             # Today's rules refuse for every run: refusing more leaves no trace a replay could miss.
-            if self._continuing or (self._converging and self._full()):
+            if (self._continuing or self._converging) and self._full():  # never in a closing run
                 refuse_in_a_full_run(command)
             dry_run(self._spec, self._state, workflow.now(), command, self._id, strict=True)
         except Refusal as refusal:
