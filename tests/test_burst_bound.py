@@ -164,10 +164,13 @@ def message_key(request: Any) -> str:
 
 
 async def full_and_holding(client: Client, workflow_id: str, peer: SendGridPeer) -> str | None:
-    """The latest run's id once it is full while the email peer holds a send unanswered."""
-    described = await client.get_workflow_handle(workflow_id).describe()
-    full = (described.history_length or 0) >= BOUND
-    return described.run_id if full and peer.held else None
+    """The latest run's id once it found itself full (its lane asked to cancel the email in flight)
+    while the email peer holds that send unanswered."""
+    latest = client.get_workflow_handle(workflow_id)
+    run_id = (await latest.describe()).run_id
+    events = [e async for e in client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history_events()]
+    cancelled = any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED for e in events)
+    return run_id if cancelled and peer.held else None
 
 
 @requires_temporal

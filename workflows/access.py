@@ -29,6 +29,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.screening import ScreeningWorkflow
 
 
+PASS_STEP = 25
+"""``burst-bound`` runs: how many engineers' IAM changes one pass has in flight at once."""
+
+
 class AccessLane:
     def __init__(
         self,
@@ -73,12 +77,21 @@ class AccessLane:
     async def _converge_iam_first(self) -> None:
         """The IAM before anything else: revocations are not even held back by a check to start."""
         state = self._state
-        full = self._full is not None and self._full()
+        full = self._is_full()
         stale = [e for e in state.engineers if self._stale(e) and (not full or self._takes_away(e))]
-        if stale:
+        step = max(len(stale), 1)
+        if self._full is not None:
+            # burst-bound: a pass goes PASS_STEP engineers at a time, what takes access away first;
+            # once the run is full only that goes on, so a pass started before the bound ends soon
+            # after it, however many engineers a burst of commands changed.
+            stale.sort(key=lambda e: not self._takes_away(e))
+            step = PASS_STEP
+        for first in range(0, len(stale), step):
+            part = [e for e in stale[first : first + step] if not self._is_full() or self._takes_away(e)]
             await asyncio.gather(
-                *(self._apply(e, actor=e.requested_by or SYSTEM, reason=state.phase.value) for e in stale)
+                *(self._apply(e, actor=e.requested_by or SYSTEM, reason=state.phase.value) for e in part)
             )
+        full = self._is_full()
         while state.checks_to_cancel:  # their engineer left: the check is closed
             await workflow.get_external_workflow_handle(state.checks_to_cancel[0]).cancel()
             state.checks_to_cancel.pop(0)
@@ -88,6 +101,9 @@ class AccessLane:
         rules.announce_all(self._change())
         rules.report_emergency(self._change())
         rules.report_restoration_once_confirmed(self._change())
+
+    def _is_full(self) -> bool:
+        return self._full is not None and self._full()
 
     def _stale(self, engineer: EngineerState) -> bool:
         return engineer.reconcile_requested or not is_in_step(self._plan(engineer), engineer)
