@@ -97,6 +97,7 @@ class EngagementWorkflow(EngagementCommands):
         self._events = 0
         """Bumped by every handler, so the main loop wakes up to act on it."""
         self._events_at_converge = 0
+        """``_events`` when the IAM lane's last pass began: a revocation taken since is not in it yet."""
         self._continuing = False
         """``burst-bound`` runs: the main loop found the run full and is on its way to continue as new.
         Validators refuse by this (or by a full history while an IAM pass is in flight, whose end
@@ -106,7 +107,6 @@ class EngagementWorkflow(EngagementCommands):
         never continue as new."""
         self._converging = False
         """An IAM pass is in flight (its activities' end brings a workflow task)."""
-        """``_events`` when the IAM lane's last pass began: a revocation taken since is not in it yet."""
         self._timer_reached: datetime | None = None
         """The latest moment whose timer fired: timed decisions never use an earlier time (``_now``)."""
 
