@@ -45,14 +45,12 @@ with workflow.unsafe.imports_passed_through():
         EngagementSummary,
         StatusView,
         certification_view,
-        current_details,
-        needs_attention,
-        next_deadline,
         status_view,
         summary,
     )
     from domain.vocabulary import CheckStatus, Phase
     from workflows.access import AccessLane
+    from workflows.admin_view import AdminView
     from workflows.background_check import BackgroundCheckWorkflow
     from workflows.effects import STORAGE, perform
     from workflows.handlers import EngagementCommands
@@ -89,9 +87,8 @@ class EngagementWorkflow(EngagementCommands):
         self._side_effects = SideEffectLanes(
             self._spec, self._state, self._change, shown=self._show, full=self._full if self._burst_bound else None
         )
-        self._publish = self._lanes and workflow.info().typed_search_attributes.get(sa.ENGAGEMENT_PHASE) is not None
-        """Started with its search attributes (the CLI sets them, so the namespace has them): keep them current."""
-        self._published: tuple[Any, ...] = ()
+        publish = self._lanes and workflow.info().typed_search_attributes.get(sa.ENGAGEMENT_PHASE) is not None
+        self._admin_view = AdminView(self._spec, self._state, publish=publish)
         self._lane_tasks: list[asyncio.Task[None]] = []
         self._history_limit = input.continue_as_new_after_events
         self._events = 0
@@ -168,25 +165,7 @@ class EngagementWorkflow(EngagementCommands):
         for lane in self._lane_tasks:  # a lane never ends: if one did, its error fails this task, visibly
             if lane.done():
                 lane.result()
-        state = self._state
-        workflow.set_current_details(current_details(self._spec, state))
-        deadline = next_deadline(self._spec, state)
-        values = (state.phase, state.end_date, deadline, needs_attention(state))
-        if not self._publish or values == self._published:
-            return
-        self._published = values
-        workflow.upsert_search_attributes(
-            [
-                sa.ENGAGEMENT_PHASE.value_set(state.phase.value),
-                sa.ENGAGEMENT_CLIENT.value_set(self._spec.client.name),
-                sa.ENGAGEMENT_TYPE.value_set(self._spec.engagement_type.value),
-                sa.CONTRACT_ID.value_set(self._spec.contract_id),
-                sa.END_DATE.value_set(state.end_date) if state.end_date else sa.END_DATE.value_unset(),
-                sa.NEXT_DEADLINE.value_set(deadline.at) if deadline else sa.NEXT_DEADLINE.value_unset(),
-                sa.NEXT_DEADLINE_LABEL.value_set(deadline.label) if deadline else sa.NEXT_DEADLINE_LABEL.value_unset(),
-                sa.NEEDS_ATTENTION.value_set(needs_attention(state)),
-            ]
-        )
+        self._admin_view.show()
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()

@@ -1,0 +1,44 @@
+"""The engagement as admins find it in the Temporal UI: its current details (markdown, no personal
+data) and the search attributes that `list` filters on, upserted only when one of them changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from adapters import search_attributes as sa
+    from domain.spec import EngagementSpec
+    from domain.state import EngagementState
+    from domain.views import current_details, needs_attention, next_deadline
+
+
+class AdminView:
+    def __init__(self, spec: EngagementSpec, state: EngagementState, *, publish: bool) -> None:
+        self._spec = spec
+        self._state = state
+        self._publish = publish
+        """Started with its search attributes (the CLI sets them, so the namespace has them): keep them current."""
+        self._published: tuple[Any, ...] = ()
+
+    def show(self) -> None:
+        spec, state = self._spec, self._state
+        workflow.set_current_details(current_details(spec, state))
+        deadline = next_deadline(spec, state)
+        values = (state.phase, state.end_date, deadline, needs_attention(state))
+        if not self._publish or values == self._published:
+            return
+        self._published = values
+        workflow.upsert_search_attributes(
+            [
+                sa.ENGAGEMENT_PHASE.value_set(state.phase.value),
+                sa.ENGAGEMENT_CLIENT.value_set(spec.client.name),
+                sa.ENGAGEMENT_TYPE.value_set(spec.engagement_type.value),
+                sa.CONTRACT_ID.value_set(spec.contract_id),
+                sa.END_DATE.value_set(state.end_date) if state.end_date else sa.END_DATE.value_unset(),
+                sa.NEXT_DEADLINE.value_set(deadline.at) if deadline else sa.NEXT_DEADLINE.value_unset(),
+                sa.NEXT_DEADLINE_LABEL.value_set(deadline.label) if deadline else sa.NEXT_DEADLINE_LABEL.value_unset(),
+                sa.NEEDS_ATTENTION.value_set(needs_attention(state)),
+            ]
+        )
