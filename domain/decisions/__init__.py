@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.commands import Ack, AddEngineer, CertifyAccess, Command, RestoreAccess, RevokeAccessNow
-from domain.decisions import certification, handover, people
+from domain.decisions import capacity, certification, handover, people
 from domain.decisions.change import Change, ContinuingAsNew, Refusal, Unexpected
 from domain.effects import Effect
 from domain.phases import COMMANDS, RULES
@@ -98,7 +98,9 @@ def dry_run(
     *,
     strict: bool = True,
 ) -> None:
-    """Decide on a copy: raises the refusal the real decision would raise, changes nothing."""
+    """Decide on a copy: raises the refusal the real decision would raise, or one of the engagement's
+    limits (``capacity``), and changes nothing."""
+    capacity.check(state, command)
     decide(spec, scratch_copy(state, command), now, command, engagement_id, strict=strict)
 
 

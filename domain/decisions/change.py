@@ -76,6 +76,10 @@ class NoChange(Refusal): ...
 class UnknownEffect(Refusal): ...
 
 
+class LimitReached(Refusal):
+    """The engagement holds as much of something as it may (``domain.decisions.capacity``)."""
+
+
 class ContinuingAsNew(Refusal):
     """The workflow's run is full and about to continue as new: nothing was applied; send the command
     again and the next run takes it (``adapters.updates.execute`` does)."""

@@ -1,0 +1,53 @@
+"""How much one engagement holds: limits every validator applies, so no run of accepted commands can
+make the state too large to carry into the next run.
+
+The whole state travels as the continue-as-new input, and the server refuses a payload over 2 MB by
+default: a state that outgrew it could never continue as new again, and a workflow that cannot
+continue as new is wedged, end date and revocations included. Every list a command can grow is
+bounded here (``tests/unit/test_capacity.py`` builds the largest state the limits allow).
+
+Validators only (``dry_run``): a history accepted before a limit existed replays as it ran.
+"""
+
+from __future__ import annotations
+
+from domain.commands import AddEngineer, AnswerQuestion, AskQuestion, Command, RecordSessionHeld, ScheduleSession
+from domain.decisions.change import LimitReached
+from domain.spec import MAX_ENGINEERS
+from domain.state import EngagementState
+
+MAX_ENGINEER_RECORDS = 2 * MAX_ENGINEERS
+"""Engineers on record, those removed included (their grants are read back until the final sweep)."""
+MAX_SESSIONS = 100
+MAX_QUESTIONS = 200
+HANDOVER_TEXT_BUDGET = 250_000
+"""Characters of questions, answers and session notes together."""
+
+
+TEXT_FIELDS: dict[type[Command], str] = {AskQuestion: "text", AnswerQuestion: "answer", RecordSessionHeld: "notes"}
+"""The commands that add handover text, and the field that holds it."""
+
+
+def handover_text(state: EngagementState) -> int:
+    questions = sum(len(q.text) + len(q.answer or "") for q in state.questions)
+    return questions + sum(len(s.notes or "") for s in state.sessions)
+
+
+def check(state: EngagementState, command: Command) -> None:
+    """Refuse (``LimitReached``) a command that would take the engagement past a limit."""
+    if isinstance(command, AddEngineer):
+        on_it = sum(1 for e in state.engineers if not e.removed)
+        if on_it >= MAX_ENGINEERS:
+            raise LimitReached(f"an engagement has at most {MAX_ENGINEERS} engineers at once: remove one first")
+        if state.engineer(str(command.engineer.email)) is None and len(state.engineers) >= MAX_ENGINEER_RECORDS:
+            raise LimitReached(f"this engagement has {MAX_ENGINEER_RECORDS} engineers on record: start a new one")
+    elif isinstance(command, ScheduleSession) and len(state.sessions) >= MAX_SESSIONS:
+        raise LimitReached(f"an engagement has at most {MAX_SESSIONS} handover sessions")
+    elif isinstance(command, AskQuestion) and len(state.questions) >= MAX_QUESTIONS:
+        raise LimitReached(f"an engagement has at most {MAX_QUESTIONS} transition questions")
+    added = TEXT_FIELDS.get(type(command))
+    if added is not None and handover_text(state) + len(getattr(command, added) or "") > HANDOVER_TEXT_BUDGET:
+        raise LimitReached(
+            f"the engagement's questions, answers and session notes are at their limit ({HANDOVER_TEXT_BUDGET:,}"
+            " characters): keep longer texts in the handover documents"
+        )
