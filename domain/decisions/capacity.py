@@ -18,8 +18,10 @@ from domain.state import EngagementState
 
 MAX_ENGINEER_RECORDS = 2 * MAX_ENGINEERS
 """Engineers on record, those removed included (their grants are read back until the final sweep)."""
-MAX_SESSIONS = 100
+MAX_SESSIONS = 50
 MAX_QUESTIONS = 200
+MAX_DELIVERY_PROBLEMS = 100
+"""Emails that will not arrive, as status shows them (SendGrid reports them by signal: the newest)."""
 HANDOVER_TEXT_BUDGET = 250_000
 """Characters of questions, answers and session notes together."""
 

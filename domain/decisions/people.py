@@ -18,6 +18,7 @@ from domain.commands import (
     RetryParkedEffect,
     RevokeAccessNow,
 )
+from domain.decisions.capacity import MAX_DELIVERY_PROBLEMS
 from domain.decisions.change import (
     Change,
     CheckFailed,
@@ -200,6 +201,7 @@ def delivery_problem(change: Change, problem: DeliveryProblem) -> bool:
     if any(p.message_key == problem.message_key for p in change.state.delivery_problems):
         return False
     change.state.delivery_problems.append(problem)
+    del change.state.delivery_problems[:-MAX_DELIVERY_PROBLEMS]  # the newest; all of them are audited
     change.audit("sendgrid", "email_delivery_problem", **problem.model_dump(mode="json"))
     return True
 

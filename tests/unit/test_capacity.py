@@ -9,10 +9,17 @@ import pytest
 
 from domain.commands import AddEngineer, AnswerQuestion, AskQuestion, RecordSessionHeld, RemoveEngineer, ScheduleSession
 from domain.decisions import decide, dry_run
-from domain.decisions.capacity import HANDOVER_TEXT_BUDGET, MAX_ENGINEER_RECORDS, MAX_QUESTIONS, MAX_SESSIONS
-from domain.decisions.change import LimitReached
+from domain.decisions.capacity import (
+    HANDOVER_TEXT_BUDGET,
+    MAX_DELIVERY_PROBLEMS,
+    MAX_ENGINEER_RECORDS,
+    MAX_QUESTIONS,
+    MAX_SESSIONS,
+)
+from domain.decisions.change import Change, LimitReached
+from domain.decisions.people import delivery_problem
 from domain.spec import MAX_ENGINEERS, EngineerSpec
-from domain.state import EngagementInput, EngineerState, HandoverSession, Question
+from domain.state import DeliveryProblem, EngagementInput, EngineerState, HandoverSession, Question
 from domain.vocabulary import CheckStatus, Phase
 from tests.unit.test_decisions import NOW, SPEC, state_in
 
@@ -114,9 +121,12 @@ def test_the_largest_state_the_limits_allow_still_continues_as_new() -> None:
         )
         for n in range(MAX_QUESTIONS)
     ]
+    for n in range(MAX_DELIVERY_PROBLEMS + 5):
+        delivery_problem(Change(spec=SPEC, state=state, now=NOW, engagement_id="engagement-x"), problem(n))
     size = len(EngagementInput(spec=SPEC, state=state).model_dump_json().encode())
-    # Half the server's limit: the rest is for the queue a full run carries (bounded by the burst bound).
-    assert size < SERVER_PAYLOAD_LIMIT // 2, size
+    # Three quarters of the server's limit, the queue of these problems' audit entries included: the
+    # rest is for the larger queue a burst may leave (the burst bound continues the run as new early).
+    assert size < SERVER_PAYLOAD_LIMIT * 3 // 4, size
 
 
 def test_removing_and_adding_back_stays_within_the_records() -> None:
@@ -126,3 +136,21 @@ def test_removing_and_adding_back_stays_within_the_records() -> None:
         decide(SPEC, state, NOW, RemoveEngineer(actor="erin", email=spec.email), "engagement-x")
         decide(SPEC, state, NOW, AddEngineer(actor="erin", engineer=spec), "engagement-x")
     assert len(state.engineers) == len(SPEC.engineers)
+
+
+def problem(n: int) -> DeliveryProblem:
+    return DeliveryProblem(
+        message_key=f"m{n}", kind="nda_request", recipient="r@acme.example", event="bounce", reason="R" * 1000, at=NOW
+    )
+
+
+def test_status_keeps_the_newest_delivery_problems_and_each_is_audited() -> None:
+    state = state_in(Phase.DELIVERY)
+    change = Change(spec=SPEC, state=state, now=NOW, engagement_id="engagement-x")
+    for n in range(MAX_DELIVERY_PROBLEMS + 10):
+        assert delivery_problem(change, problem(n))
+    assert state.delivery_problems[0].message_key == "m10"
+    assert len(state.delivery_problems) == MAX_DELIVERY_PROBLEMS
+    assert not delivery_problem(change, problem(MAX_DELIVERY_PROBLEMS + 9))  # a duplicate
+    audited = [e for e in change.queued if getattr(e, "action", None) == "email_delivery_problem"]
+    assert len(audited) == MAX_DELIVERY_PROBLEMS + 10
