@@ -33,7 +33,6 @@ from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -41,12 +40,11 @@ from temporalio.worker import Worker
 from adapters.db import EngagementStore, create_engine
 from adapters.scim import ScimDirectory
 from bench.baseline import BurstBaselineWorkflow, BurstShape, Step, noop
-from bench.peers import fresh_database, scim_server
+from bench.peers import dev_server, fresh_database, run, scim_server
 from domain.commands import AddEngineer, ChangeRole, Command
 from domain.spec import EngineerSpec
 from domain.vocabulary import Phase
 from tests.conftest import ScimServer
-from tests.devserver import TEMPORAL
 from tests.helpers import Harness
 
 log = logging.getLogger("bench.burst")
@@ -227,13 +225,8 @@ async def peers() -> AsyncIterator[tuple[WorkflowEnvironment, EngagementStore, S
         engine = create_engine(url)
         try:
             with scim_server() as scim:
-                env = await WorkflowEnvironment.start_local(
-                    dev_server_existing_path=str(TEMPORAL), data_converter=pydantic_data_converter, ui=False
-                )
-                try:
+                async with dev_server() as env:
                     yield env, EngagementStore(engine), scim
-                finally:
-                    await env.shutdown()
         finally:
             await engine.dispose()
 
@@ -279,19 +272,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def entrypoint() -> None:
-    args = parse_args(sys.argv[1:])
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log.setLevel(logging.INFO)
-    try:
-        status = asyncio.run(main(args))
-    except KeyboardInterrupt:
-        status = 130
-    except Exception:
-        log.exception("the benchmark failed")
-        status = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)  # temporalio/sdk-python#300, as bench.lifecycle
+    run(main, parse_args(sys.argv[1:]), log)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ See bench/README.md for how to read the ratio.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import logging
@@ -39,11 +38,11 @@ from temporalio.worker import Worker
 from adapters.db import EngagementStore, create_engine
 from adapters.scim import ScimDirectory
 from bench.baseline import BaselineShape, BaselineWorkflow, Step, noop
-from bench.peers import fresh_database, scim_server
+from bench.peers import fresh_database, run, scim_server
 from bench.roundtrips import CountingProxy, counted
-from domain.commands import AnswerQuestion, AskQuestion, RecordDocument, RecordSessionHeld, ScheduleSession
+from domain.commands import AnswerQuestion, AskQuestion, RecordSessionHeld
 from domain.views import EngagementSummary
-from domain.vocabulary import KnowledgeTransferDocument, Phase
+from domain.vocabulary import Phase
 from tests.conftest import ScimServer
 from tests.helpers import Harness
 
@@ -107,15 +106,8 @@ async def drive_lifecycle(env: WorkflowEnvironment, harness: Harness) -> Workflo
     handle = await harness.start(harness.spec())
     view = await harness.drive_to(handle, Phase.NOTICE)
     assert view.timeline.notice_given_at is not None
-    for document in KnowledgeTransferDocument:
-        await harness.update(
-            handle, RecordDocument(actor="fran", document=document, location=f"https://wiki.example/{document}")
-        )
     starts = view.timeline.notice_given_at + timedelta(days=20)
-    await harness.update(
-        handle,
-        ScheduleSession(actor="fran", session_id="s1", title="Architecture", starts_at=starts),
-    )
+    await harness.hand_over(handle, starts)
     await env.sleep(timedelta(days=21))
     await harness.update(handle, RecordSessionHeld(actor="fran", session_id="s1"))
     await harness.settle(handle, Phase.NOTICE)
@@ -343,21 +335,7 @@ async def main(args: argparse.Namespace) -> int:
 
 
 def entrypoint() -> None:
-    args = parse_args(sys.argv[1:])
-    # The peers' clients log every request at INFO: only the bench's own progress is shown.
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log.setLevel(logging.INFO)
-    try:
-        status = asyncio.run(main(args))
-    except KeyboardInterrupt:
-        status = 130
-    except Exception:
-        log.exception("the benchmark failed")
-        status = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # temporalio/sdk-python#300: the interpreter can abort in teardown after using a Temporal client.
-    os._exit(status)
+    run(main, parse_args(sys.argv[1:]), log)
 
 
 if __name__ == "__main__":
