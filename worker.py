@@ -83,7 +83,11 @@ def new_worker(
     *,
     instruments: Instruments | None = None,
     screening: ScreeningActivities | None = None,
+    limits: Settings | None = None,
 ) -> Worker:
+    """The worker of the product's workflows and activities, with the cache and concurrency of
+    ``limits`` (WORKER_* settings; Temporal's defaults when none are given)."""
+    limits = limits or Settings.model_construct()
     return Worker(
         client,
         task_queue=task_queue,
@@ -91,6 +95,9 @@ def new_worker(
         activities=[*engagement.all(), *email.all(), *(screening.all() if screening else [])],
         workflow_runner=SANDBOX,
         interceptors=[ActivityMetrics(instruments)] if instruments is not None else [],
+        max_cached_workflows=limits.worker_max_cached_workflows,
+        max_concurrent_workflow_tasks=limits.worker_max_concurrent_workflow_tasks,
+        max_concurrent_activities=limits.worker_max_concurrent_activities,
     )
 
 
@@ -123,7 +130,9 @@ async def engagement_worker(
         links=settings.certification_links(),
     )
     screening = screening_activities(settings, engine)
-    worker = new_worker(client, settings.task_queue, engagement, email, instruments=instruments, screening=screening)
+    worker = new_worker(
+        client, settings.task_queue, engagement, email, instruments=instruments, screening=screening, limits=settings
+    )
     refresh = (
         asyncio.create_task(collect_forever(client, engine, instruments, settings.metrics_interval))
         if instruments is not None

@@ -37,7 +37,7 @@ from temporalio.worker import Worker
 
 from adapters.db import EngagementStore, create_engine
 from adapters.scim import ScimDirectory
-from bench.baseline import BaselineShape, BaselineWorkflow, Step, noop
+from bench.baseline import BASELINE_WORKFLOWS, BaselineShape, BaselineWorkflow, Step, noop
 from bench.peers import fresh_database, run, scim_server
 from bench.roundtrips import CountingProxy, counted
 from domain.commands import AnswerQuestion, AskQuestion, RecordSessionHeld
@@ -73,6 +73,10 @@ class HistoryShape:
             workflow_tasks=types.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
             child_workflows=types.count(EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED),
         )
+
+    def baseline(self, **changes: Any) -> BaselineShape:
+        """The bare workflow of this shape: as many activities, timers, updates and children."""
+        return BaselineShape(self.activities, self.timers, self.updates, self.child_workflows, **changes)
 
 
 @dataclass
@@ -148,7 +152,7 @@ async def measure_product(
 
 async def measure_baseline(client: Client, shape: BaselineShape) -> Measurement:
     task_queue = f"bench-baseline-{uuid.uuid4().hex[:8]}"
-    async with Worker(client, task_queue=task_queue, workflows=[BaselineWorkflow], activities=[noop]):
+    async with Worker(client, task_queue=task_queue, workflows=BASELINE_WORKFLOWS, activities=[noop]):
         started = time.perf_counter()
         handle = await client.start_workflow(
             BaselineWorkflow.run, shape, id=f"baseline-{uuid.uuid4().hex[:12]}", task_queue=task_queue
@@ -193,10 +197,7 @@ async def one_run(
     number: int, env: WorkflowEnvironment, store: EngagementStore, scim: ScimServer, outbox_root: Path
 ) -> Run:
     product = await measure_product(env, store, scim, outbox_root)
-    shape = BaselineShape(
-        activities=product.history.activities, timers=product.history.timers, updates=product.history.updates
-    )
-    baseline = await measure_baseline(env.client, shape)
+    baseline = await measure_baseline(env.client, product.history.baseline())
     run = Run(number, product, baseline)
     log.info(
         "run %s: product %.2fs, baseline %.2fs, ratio %.1f",
