@@ -113,12 +113,12 @@ class BaselineWorkflow:
                     id=f"{workflow.info().workflow_id}/child/{done.children}",
                 )
                 done.children += 1
-        await asyncio.gather(*alongside)
-        done.timers += len(alongside)
         done.updates = self._updates
-        if shape.park:
+        if shape.park:  # its timers still pending, as a parked engagement's reminders and review are
             self._parked = True
             await workflow.wait_condition(lambda: False)
+        await asyncio.gather(*alongside)
+        done.timers += len(alongside)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return done
 
