@@ -119,7 +119,7 @@ async def engagement_worker(
     product's metrics are observed and refreshed every METRICS_INTERVAL."""
     await migrate_locked(settings.migration_database_url or url)
     engine = create_engine(url)
-    directories = DirectoryPool(settings.scim_token_table(), settings.scim_timeout_seconds)
+    directories = DirectoryPool(settings.scim_token_table(), settings.scim_timeout_seconds, settings.scim_max_clients)
     alerts = AlertStore(engine)
     engagement = EngagementActivities(EngagementStore(engine), directories, alerts)
     email = EmailActivities(
