@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -40,7 +39,7 @@ from temporalio.worker import Worker
 from adapters.db import EngagementStore, create_engine
 from adapters.scim import ScimDirectory
 from bench.baseline import BurstBaselineWorkflow, BurstShape, Step, noop
-from bench.peers import dev_server, fresh_database, run, scim_server
+from bench.peers import dev_server, emit, fresh_database, run, scim_server
 from domain.commands import AddEngineer, ChangeRole, Command
 from domain.spec import EngineerSpec
 from domain.vocabulary import Phase
@@ -231,7 +230,7 @@ async def peers() -> AsyncIterator[tuple[WorkflowEnvironment, EngagementStore, S
             await engine.dispose()
 
 
-async def main(args: argparse.Namespace) -> int:
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
     async with peers() as (env, store, scim):
         with tempfile.TemporaryDirectory(prefix="perf-burst-outbox-") as folder:
             product = await measure_product(env, store, scim, Path(folder), args)
@@ -251,9 +250,11 @@ async def main(args: argparse.Namespace) -> int:
         "product_over_limit": product.longest > PER_RUN_LIMIT,
         "load": os.getloadavg(),
     }
-    print(json.dumps(results, indent=2))
-    if args.out is not None:
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+async def main(args: argparse.Namespace) -> int:
+    emit(await measure(args), args.out)
     return 0
 
 

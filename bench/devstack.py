@@ -9,6 +9,7 @@ worker). The fresh database and the SCIM server are shared by every stack of a b
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -99,6 +100,20 @@ def engagement_spec(tenant_url: str, **durations: str) -> EngagementSpec:
         engineer["email"] = engineer["email"].replace("@", f".{tag}@")
     data.update(durations)
     return parse_spec(data, allow_short_durations=True)
+
+
+def add_worker_settings(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--worker-env",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="settings for both workers (e.g. WORKER_MAX_CACHED_WORKFLOWS=200 SCIM_MAX_CLIENTS=16)",
+    )
+
+
+def worker_settings(args: argparse.Namespace) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in args.worker_env)
 
 
 @dataclass

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import json
 import logging
 import os
 import sys
@@ -36,6 +35,7 @@ from bench.baseline import BaselineShape
 from bench.devstack import (
     POLL_SECONDS,
     Stack,
+    add_worker_settings,
     bounded,
     client_tenants,
     engagement_spec,
@@ -43,9 +43,10 @@ from bench.devstack import (
     percentile,
     rss_mb,
     stack,
+    worker_settings,
 )
 from bench.lifecycle import history_of
-from bench.peers import fresh_database, run, scim_server
+from bench.peers import emit, fresh_database, run, scim_server
 from domain.vocabulary import Phase
 from tests.devserver import WorkerProcess
 
@@ -126,7 +127,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     async with fresh_database(prefix="perf_parked_") as url:
         with scim_server() as scim, tempfile.TemporaryDirectory(prefix="bench-parked-") as folder:
             tenants = await client_tenants(scim, min(args.clients, args.parked))
-            async with stack(url, Path(folder)) as running:
+            async with stack(url, Path(folder), settings=worker_settings(args)) as running:
                 product = Side("product", [], [], rss(running.product))
                 bare = Side("bare", [], [], rss(running.bare))
                 first = await park_product(running, tenants[0])
@@ -172,16 +173,14 @@ def add_arguments(parser: argparse.ArgumentParser, parked: int = 1000) -> None:
 
 
 async def main(args: argparse.Namespace) -> int:
-    results = await measure(args)
-    print(json.dumps(results, indent=2))
-    if args.out is not None:
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    emit(await measure(args), args.out)
     return 0
 
 
 def entrypoint() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.parked", description=__doc__.splitlines()[0])
     add_arguments(parser)
+    add_worker_settings(parser)
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(sys.argv[1:])
     if args.parked < ROUNDS + 1:

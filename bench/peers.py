@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -109,6 +110,14 @@ async def dev_server(database_file: Path | None = None) -> AsyncIterator[Workflo
         yield env
     finally:
         await env.shutdown()
+
+
+def emit(results: Any, out: Path | None) -> None:
+    """Print the results as JSON, and write them to ``out`` when given."""
+    text = json.dumps(results, indent=2)
+    print(text)
+    if out is not None:
+        out.write_text(text + "\n")
 
 
 def run(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
@@ -30,9 +29,19 @@ from typing import Any, Literal
 from temporalio.client import WorkflowHandle
 
 from bench.baseline import BaselineShape
-from bench.devstack import POLL_SECONDS, Stack, client_tenants, cpu_seconds, engagement_spec, median, stack
+from bench.devstack import (
+    POLL_SECONDS,
+    Stack,
+    add_worker_settings,
+    client_tenants,
+    cpu_seconds,
+    engagement_spec,
+    median,
+    stack,
+    worker_settings,
+)
 from bench.lifecycle import HistoryShape, history_of
-from bench.peers import fresh_database, run, scim_server
+from bench.peers import emit, fresh_database, run, scim_server
 from domain.commands import AnswerQuestion, AskQuestion
 from domain.views import EngagementSummary
 from domain.vocabulary import Phase
@@ -116,7 +125,7 @@ async def measure_storage(
     storage: Storage, url: str, scim: ScimServer, folder: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
     database_file = folder / "temporal.db" if storage == "sqlite" else None
-    async with stack(url, folder / storage, database_file) as running:
+    async with stack(url, folder / storage, database_file, worker_settings(args)) as running:
         # Warm-up (discarded): one lifecycle each; the product's history gives the bare shape.
         handle = await product_lifecycle(running, (await client_tenants(scim, 1))[0])
         history: HistoryShape = await history_of(handle)
@@ -171,16 +180,14 @@ def add_arguments(parser: argparse.ArgumentParser, concurrent: int = 10, rounds:
 
 
 async def main(args: argparse.Namespace) -> int:
-    results = await measure(args)
-    print(json.dumps(results, indent=2))
-    if args.out is not None:
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    emit(await measure(args), args.out)
     return 0
 
 
 def entrypoint() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__.splitlines()[0])
     add_arguments(parser)
+    add_worker_settings(parser)
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     run(main, parser.parse_args(sys.argv[1:]), log)
 
