@@ -171,7 +171,8 @@ class EngagementActivities:
             expected_groups=None if request.expected_groups is None else frozenset(request.expected_groups),
             expected_active=request.expected_active,
         )
-        lease = self._directories.lease(
+        directories = self._directories
+        in_use = directories.directory(
             iam.scim_base_url,
             iam.token_ref,
             iam.dialect,
@@ -179,7 +180,7 @@ class EngagementActivities:
             membership=iam.membership,
         )
         try:
-            async with lease as directory:
+            async with directories.lease(in_use) as directory:
                 applied = await apply_identity_access(directory, self._shared, request.engagement_id, mine)
         except GroupNotFound as error:
             # The client's IAM owner must create the group; retrying picks it up once it exists.

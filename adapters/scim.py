@@ -356,19 +356,9 @@ class DirectoryPool:
         return directory
 
     @contextlib.asynccontextmanager
-    async def lease(
-        self,
-        base_url: str,
-        token_ref: str | None,
-        dialect: Dialect = "rfc7644",
-        *,
-        allow_core_fallback: bool = True,
-        membership: MembershipSetting = "auto",
-    ) -> AsyncIterator[ScimDirectory]:
-        """This client's directory for the block: never closed under the caller, even if evicted meanwhile."""
-        directory = self.directory(
-            base_url, token_ref, dialect, allow_core_fallback=allow_core_fallback, membership=membership
-        )
+    async def lease(self, directory: ScimDirectory) -> AsyncIterator[ScimDirectory]:
+        """Hold a directory of this pool (from `directory`) for the block: it is never closed under the
+        caller, even if it is evicted meanwhile."""
         self._leases[id(directory)] += 1
         try:
             yield directory

@@ -42,7 +42,9 @@ class Row:
 
     def cells(self) -> tuple[str, ...]:
         def shown(value: float | None) -> str:
-            return "-" if value is None else f"{value:.3g}{self.unit}"
+            if value is None:
+                return "-"
+            return (f"{value:,.0f}" if value >= 100 else f"{value:.3g}") + self.unit
 
         ratio = "-" if self.ratio is None else f"{self.ratio:.2f}x"
         return (self.target, shown(self.bare), shown(self.project), ratio, self.issue)
@@ -82,19 +84,9 @@ async def parked_rows(args: argparse.Namespace) -> list[Row]:
     return [
         Row(f"worker RSS, {n} parked", bare["rss_parked_mb"], product["rss_parked_mb"], "<= 200 MB at 10,000", " MB"),
         Row("parking rate, per s", bare["parking_rate_per_second"], product["parking_rate_per_second"], ">= 0.8x"),
-        Row(
-            "status p95, cached",
-            bare["status_cached_p50_p95_ms"][1],
-            product["status_cached_p50_p95_ms"][1],
-            "<= 50 ms",
-            " ms",
-        ),
-        Row(
-            "status p95, not cached",
-            bare["status_uncached_p50_p95_ms"][1],
-            product["status_uncached_p50_p95_ms"][1],
-            "<= 50 ms",
-            " ms",
+        *(
+            Row(f"status p95, {label}", bare[key][1], product[key][1], "<= 50 ms", " ms")
+            for label, key in (("cached", "status_cached_p50_p95_ms"), ("not cached", "status_uncached_p50_p95_ms"))
         ),
     ]
 

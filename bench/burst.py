@@ -39,7 +39,7 @@ from temporalio.worker import Worker
 from adapters.db import EngagementStore, create_engine
 from adapters.scim import ScimDirectory
 from bench.baseline import BurstBaselineWorkflow, BurstShape, Step, noop
-from bench.peers import dev_server, emit, fresh_database, run, scim_server
+from bench.peers import dev_server, fresh_database, measure_and_emit, scim_server
 from domain.commands import AddEngineer, ChangeRole, Command
 from domain.spec import EngineerSpec
 from domain.vocabulary import Phase
@@ -253,11 +253,6 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-async def main(args: argparse.Namespace) -> int:
-    emit(await measure(args), args.out)
-    return 0
-
-
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.burst", description=__doc__.splitlines()[0])
     parser.add_argument("--commands", type=int, default=1500, help="commands in the burst (default 1500)")
@@ -273,7 +268,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def entrypoint() -> None:
-    run(main, parse_args(sys.argv[1:]), log)
+    measure_and_emit(measure, parse_args(sys.argv[1:]), log)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ from bench.devstack import (
     worker_settings,
 )
 from bench.lifecycle import history_of
-from bench.peers import emit, fresh_database, run, scim_server
+from bench.peers import fresh_database, measure_and_emit, scim_server
 from domain.vocabulary import Phase
 from tests.devserver import WorkerProcess
 
@@ -172,11 +172,6 @@ def add_arguments(parser: argparse.ArgumentParser, parked: int = 1000) -> None:
     parser.add_argument("--queries", type=int, default=50, help="status queries per measure (default 50)")
 
 
-async def main(args: argparse.Namespace) -> int:
-    emit(await measure(args), args.out)
-    return 0
-
-
 def entrypoint() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.parked", description=__doc__.splitlines()[0])
     add_arguments(parser)
@@ -185,7 +180,7 @@ def entrypoint() -> None:
     args = parser.parse_args(sys.argv[1:])
     if args.parked < ROUNDS + 1:
         parser.error(f"--parked must be at least {ROUNDS + 1}")
-    run(main, args, log)
+    measure_and_emit(measure, args, log)
 
 
 if __name__ == "__main__":

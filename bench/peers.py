@@ -120,6 +120,18 @@ def emit(results: Any, out: Path | None) -> None:
         out.write_text(text + "\n")
 
 
+def measure_and_emit(
+    measure: Callable[[argparse.Namespace], Coroutine[Any, Any, Any]], args: argparse.Namespace, log: logging.Logger
+) -> NoReturn:
+    """Run a bench's ``measure`` and print its results as JSON (written to ``args.out`` too, when set)."""
+
+    async def main(args: argparse.Namespace) -> int:
+        emit(await measure(args), args.out)
+        return 0
+
+    run(main, args, log)
+
+
 def run(
     main: Callable[[argparse.Namespace], Coroutine[Any, Any, int]], args: argparse.Namespace, log: logging.Logger
 ) -> NoReturn:

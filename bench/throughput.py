@@ -41,7 +41,7 @@ from bench.devstack import (
     worker_settings,
 )
 from bench.lifecycle import HistoryShape, history_of
-from bench.peers import emit, fresh_database, run, scim_server
+from bench.peers import fresh_database, measure_and_emit, scim_server
 from domain.commands import AnswerQuestion, AskQuestion
 from domain.views import EngagementSummary
 from domain.vocabulary import Phase
@@ -179,17 +179,12 @@ def add_arguments(parser: argparse.ArgumentParser, concurrent: int = 10, rounds:
     parser.add_argument("--storage", nargs="+", choices=["memory", "sqlite"], default=["memory", "sqlite"])
 
 
-async def main(args: argparse.Namespace) -> int:
-    emit(await measure(args), args.out)
-    return 0
-
-
 def entrypoint() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__.splitlines()[0])
     add_arguments(parser)
     add_worker_settings(parser)
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
-    run(main, parser.parse_args(sys.argv[1:]), log)
+    measure_and_emit(measure, parser.parse_args(sys.argv[1:]), log)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ async def test_many_client_endpoints_keep_at_most_the_bound_open(scim_server: Sc
     used: list[ScimDirectory] = []
     try:
         for _ in range(20):
-            async with pool.lease(endpoint(scim_server), None) as directory:
+            async with pool.lease(pool.directory(endpoint(scim_server), None)) as directory:
                 await directory.create_group("repo-read")  # a real request: its HTTP client is open
                 assert directory.http.is_open
                 used.append(directory)
@@ -57,10 +57,10 @@ async def test_a_directory_in_use_is_closed_only_when_its_caller_lets_go(scim_se
     pool = DirectoryPool({}, max_clients=2)
     first, second, third = (endpoint(scim_server) for _ in range(3))
     try:
-        async with pool.lease(first, None) as a:
+        async with pool.lease(pool.directory(first, None)) as a:
             await a.create_group("ticketing")
             for other in (second, third):  # the first becomes the least recently used, and is evicted
-                async with pool.lease(other, None) as directory:
+                async with pool.lease(pool.directory(other, None)) as directory:
                     await directory.create_group("ticketing")
             assert a.http.is_open and len(pool) == 3
             assert await a.group_id("ticketing")  # evicted meanwhile, but held: it keeps working
