@@ -163,7 +163,7 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = Field(default=100, ge=1)
     """How many activities (SQL, SCIM, email) the worker runs at once (Temporal's default)."""
 
-    scim_max_clients: int = Field(default=64, ge=1)
+    scim_max_clients: int = Field(default=256, ge=1)
     """How many clients' SCIM directories (an HTTP client each) the worker keeps open; beyond that the
     least recently used is closed, and opened again when its client next needs it."""
 

@@ -308,7 +308,7 @@ class DirectoryPool:
     directory was closed gets a new one next time: it discovers the server again and looks its groups
     up again (a few more SCIM requests, once)."""
 
-    def __init__(self, tokens: dict[str, str], timeout_seconds: float = 10.0, max_clients: int = 64) -> None:
+    def __init__(self, tokens: dict[str, str], timeout_seconds: float = 10.0, max_clients: int = 256) -> None:
         if max_clients < 1:
             raise ValueError("a directory pool holds at least one client")
         self._tokens = tokens
