@@ -86,7 +86,7 @@ def new_worker(
     limits: Settings | None = None,
 ) -> Worker:
     """The worker of the product's workflows and activities, with the cache and concurrency of
-    ``limits`` (WORKER_* settings; Temporal's defaults when none are given)."""
+    ``limits`` (WORKER_* settings; their defaults when none are given)."""
     limits = limits or Settings.model_construct()
     return Worker(
         client,

@@ -32,7 +32,7 @@ def limits_of(env: WorkflowEnvironment, store: EngagementStore, tmp_path: Path, 
 async def test_worker_limits_are_settings(
     env: WorkflowEnvironment, store: EngagementStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert limits_of(env, store, tmp_path, None) == [1000, 100, 100]  # Temporal's defaults
+    assert limits_of(env, store, tmp_path, None) == [150, 100, 100]  # the defaults (Temporal's cache: 1000)
     monkeypatch.setenv("WORKER_MAX_CACHED_WORKFLOWS", "250")
     monkeypatch.setenv("WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", "20")
     monkeypatch.setenv("WORKER_MAX_CONCURRENT_ACTIVITIES", "30")
