@@ -145,17 +145,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     throughput.add_arguments(parser, concurrent=5, rounds=3)
     parked.add_arguments(parser, parked=60)
     add_worker_settings(parser)
-    parser.add_argument("--commands", type=int, default=150, help="commands in the burst (default 150)")
-    parser.add_argument("--bound", type=int, help="the burst's continue_as_new_after_events (default: none)")
-    parser.add_argument("--in-flight", type=int, default=10, help="burst sends outstanding at once (default 10)")
+    burst.add_arguments(parser, commands=150)
     parser.add_argument("--trials", type=int, default=10, help="revocation trials (default 10)")
     parser.add_argument("--out", type=Path, help="write the table as JSON here")
     return parser.parse_args(argv)
 
 
-def entrypoint() -> None:
-    run(main, parse_args(sys.argv[1:]), log)
-
-
 if __name__ == "__main__":
-    entrypoint()
+    run(main, parse_args(sys.argv[1:]), log)

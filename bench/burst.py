@@ -253,9 +253,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.burst", description=__doc__.splitlines()[0])
-    parser.add_argument("--commands", type=int, default=1500, help="commands in the burst (default 1500)")
+def add_arguments(parser: argparse.ArgumentParser, commands: int = 1500) -> None:
+    parser.add_argument("--commands", type=int, default=commands, help=f"commands in the burst (default {commands})")
     parser.add_argument(
         "--in-flight",
         type=int,
@@ -263,6 +262,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="sends outstanding at once (default 10, the server's limit per workflow)",
     )
     parser.add_argument("--bound", type=int, help="continue_as_new_after_events for both sides (default: none)")
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.burst", description=__doc__.splitlines()[0])
+    add_arguments(parser)
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     return parser.parse_args(argv)
 
