@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.certification_links import LinkSigner
@@ -152,6 +152,23 @@ class Settings(BaseSettings):
     """OpenTelemetry spans for workflows, activities, updates and queries (OTEL_EXPORTER_OTLP_ENDPOINT to export)."""
     log_format: Literal["text", "json"] = "text"
     """``json``: one JSON object per log line."""
+
+    # --- The worker's own limits (worker.py, Temporal's Worker options). Each cached workflow keeps its
+    # state and sandbox in memory; a workflow not in the cache is replayed from its history when it
+    # next has work or a query (a long-lived engagement parked in delivery pays that once per wake-up).
+    worker_max_cached_workflows: int = Field(default=150, ge=0)
+    """How many workflow runs the worker keeps in memory (about 0.4 MB each, measured); 0 turns the cache
+    off. Temporal's default is 1000: with thousands of engagements parked that is about 500 MB, where
+    150 keeps the worker near 200 MB, at the price of a replay (about 100 ms) when an engagement out of
+    the cache next wakes or is asked for its status (bench/README.md "parked")."""
+    worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
+    """How many workflow tasks (activations, queries) the worker runs at once (Temporal's default)."""
+    worker_max_concurrent_activities: int = Field(default=100, ge=1)
+    """How many activities (SQL, SCIM, email) the worker runs at once (Temporal's default)."""
+
+    scim_max_clients: int = Field(default=256, ge=1)
+    """How many clients' SCIM directories (an HTTP client each) the worker keeps open; beyond that the
+    least recently used is closed, and opened again when its client next needs it."""
 
     # --- Migrations (adapters/migration_lock.py).
     migration_database_url: str | None = None

@@ -83,7 +83,11 @@ def new_worker(
     *,
     instruments: Instruments | None = None,
     screening: ScreeningActivities | None = None,
+    limits: Settings | None = None,
 ) -> Worker:
+    """The worker of the product's workflows and activities, with the cache and concurrency of
+    ``limits`` (WORKER_* settings; their defaults when none are given)."""
+    limits = limits or Settings.model_construct()
     return Worker(
         client,
         task_queue=task_queue,
@@ -91,6 +95,9 @@ def new_worker(
         activities=[*engagement.all(), *email.all(), *(screening.all() if screening else [])],
         workflow_runner=SANDBOX,
         interceptors=[ActivityMetrics(instruments)] if instruments is not None else [],
+        max_cached_workflows=limits.worker_max_cached_workflows,
+        max_concurrent_workflow_tasks=limits.worker_max_concurrent_workflow_tasks,
+        max_concurrent_activities=limits.worker_max_concurrent_activities,
     )
 
 
@@ -112,7 +119,7 @@ async def engagement_worker(
     product's metrics are observed and refreshed every METRICS_INTERVAL."""
     await migrate_locked(settings.migration_database_url or url)
     engine = create_engine(url)
-    directories = DirectoryPool(settings.scim_token_table(), settings.scim_timeout_seconds)
+    directories = DirectoryPool(settings.scim_token_table(), settings.scim_timeout_seconds, settings.scim_max_clients)
     alerts = AlertStore(engine)
     engagement = EngagementActivities(EngagementStore(engine), directories, alerts)
     email = EmailActivities(
@@ -123,7 +130,9 @@ async def engagement_worker(
         links=settings.certification_links(),
     )
     screening = screening_activities(settings, engine)
-    worker = new_worker(client, settings.task_queue, engagement, email, instruments=instruments, screening=screening)
+    worker = new_worker(
+        client, settings.task_queue, engagement, email, instruments=instruments, screening=screening, limits=settings
+    )
     refresh = (
         asyncio.create_task(collect_forever(client, engine, instruments, settings.metrics_interval))
         if instruments is not None

@@ -160,13 +160,6 @@ class EngagementActivities:
 
     async def _converge(self, request: AccessRequest) -> AccessOutcome:
         iam = request.iam
-        directory = self._directories.directory(
-            iam.scim_base_url,
-            iam.token_ref,
-            iam.dialect,
-            allow_core_fallback=iam.discovery == "core_fallback",
-            membership=iam.membership,
-        )
         mine = Target(
             user_name=request.email,
             display_name=request.display_name,
@@ -178,8 +171,17 @@ class EngagementActivities:
             expected_groups=None if request.expected_groups is None else frozenset(request.expected_groups),
             expected_active=request.expected_active,
         )
+        directories = self._directories
+        in_use = directories.directory(
+            iam.scim_base_url,
+            iam.token_ref,
+            iam.dialect,
+            allow_core_fallback=iam.discovery == "core_fallback",
+            membership=iam.membership,
+        )
         try:
-            applied = await apply_identity_access(directory, self._shared, request.engagement_id, mine)
+            async with directories.lease(in_use) as directory:
+                applied = await apply_identity_access(directory, self._shared, request.engagement_id, mine)
         except GroupNotFound as error:
             # The client's IAM owner must create the group; retrying picks it up once it exists.
             raise ApplicationError(str(error), type="GroupNotFound") from None

@@ -10,7 +10,9 @@ members; membership is observed through filters or the user's ``groups`` (``scim
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -296,13 +298,31 @@ class ScimDirectory:
         return [m for m in (group or {}).get("members") or [] if isinstance(m, dict)]
 
 
-class DirectoryPool:
-    """One directory per client IAM settings, kept for the worker's life; tokens come from settings."""
+DirectoryKey = tuple[str, str | None, Dialect, bool, MembershipSetting]
 
-    def __init__(self, tokens: dict[str, str], timeout_seconds: float = 10.0) -> None:
+
+class DirectoryPool:
+    """The clients' directories, tokens from settings. At most ``max_clients`` stay open: the least
+    recently used one beyond that is closed (a directory a caller still holds through `lease` when
+    that caller lets go), so a worker serving many clients keeps its memory bounded. A client whose
+    directory was closed gets a new one next time: it discovers the server again and looks its groups
+    up again (a few more SCIM requests, once)."""
+
+    def __init__(self, tokens: dict[str, str], timeout_seconds: float = 10.0, max_clients: int = 256) -> None:
+        if max_clients < 1:
+            raise ValueError("a directory pool holds at least one client")
         self._tokens = tokens
         self._timeout = timeout_seconds
-        self._directories: dict[tuple[str, str | None, Dialect, bool, MembershipSetting], ScimDirectory] = {}
+        self.max_clients = max_clients
+        self._directories: OrderedDict[DirectoryKey, ScimDirectory] = OrderedDict()
+        self._leases: Counter[int] = Counter()
+        """Callers holding each directory (by id: a dataclass directory is not hashable)."""
+        self._evicted_in_use: dict[int, ScimDirectory] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        """How many directories are open: the ones in the pool and the evicted ones still leased."""
+        return len(self._directories) + len(self._evicted_in_use)
 
     def directory(
         self,
@@ -313,21 +333,53 @@ class DirectoryPool:
         allow_core_fallback: bool = True,
         membership: MembershipSetting = "auto",
     ) -> ScimDirectory:
+        """This client's directory, opened if it is not in the pool; it is now the most recently used."""
         token = None
         if token_ref is not None:
             if token_ref not in self._tokens:
                 raise KeyError(f"no SCIM token named {token_ref!r} in the worker's settings")
             token = self._tokens[token_ref]
         key = (base_url, token, dialect, allow_core_fallback, membership)
-        if key not in self._directories:
-            self._directories[key] = ScimDirectory(
-                base_url, token, self._timeout, dialect, allow_core_fallback=allow_core_fallback, membership=membership
-            )
-        return self._directories[key]
+        if key in self._directories:
+            self._directories.move_to_end(key)
+            return self._directories[key]
+        directory = ScimDirectory(
+            base_url, token, self._timeout, dialect, allow_core_fallback=allow_core_fallback, membership=membership
+        )
+        self._directories[key] = directory
+        while len(self._directories) > self.max_clients:
+            _, evicted = self._directories.popitem(last=False)
+            if self._leases[id(evicted)]:
+                self._evicted_in_use[id(evicted)] = evicted
+            else:
+                self._close_soon(evicted)
+        return directory
+
+    @contextlib.asynccontextmanager
+    async def lease(self, directory: ScimDirectory) -> AsyncIterator[ScimDirectory]:
+        """Hold a directory of this pool (from `directory`) for the block: it is never closed under the
+        caller, even if it is evicted meanwhile."""
+        self._leases[id(directory)] += 1
+        try:
+            yield directory
+        finally:
+            self._leases[id(directory)] -= 1
+            if not self._leases[id(directory)]:
+                del self._leases[id(directory)]
+                if self._evicted_in_use.pop(id(directory), None) is not None:
+                    await directory.close()
+
+    def _close_soon(self, directory: ScimDirectory) -> None:
+        task = asyncio.get_running_loop().create_task(directory.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def close(self) -> None:
-        for directory in self._directories.values():
+        for directory in [*self._directories.values(), *self._evicted_in_use.values()]:
             await directory.close()
+        self._directories.clear()
+        self._evicted_in_use.clear()
+        await asyncio.gather(*self._closing, return_exceptions=True)
 
 
 __all__ = ["DirectoryPool", "GroupNotFound", "IdentityReadBack", "ScimDirectory", "ScimError", "ScimUser"]

@@ -142,6 +142,11 @@ class ScimHttp:
         if mine is not None:
             mine[key] += 1
 
+    @property
+    def is_open(self) -> bool:
+        """Whether this client holds an open HTTP connection pool (it opens one on its first request)."""
+        return self._http is not None and not self._http.is_closed
+
     async def close(self) -> None:
         if self._http is not None:
             await self._http.aclose()

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -33,7 +32,6 @@ from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -42,12 +40,11 @@ from adapters.db import EngagementStore, create_engine
 from adapters.scim import ScimDirectory
 from adapters.updates import refused_for_the_next_run
 from bench.baseline import BurstBaselineWorkflow, BurstShape, Step, noop
-from bench.peers import fresh_database, scim_server
+from bench.peers import dev_server, fresh_database, measure_and_emit, scim_server
 from domain.commands import AddEngineer, ChangeRole, Command
 from domain.spec import EngineerSpec
 from domain.vocabulary import Phase
 from tests.conftest import ScimServer
-from tests.devserver import TEMPORAL
 from tests.helpers import Harness
 
 log = logging.getLogger("bench.burst")
@@ -238,18 +235,13 @@ async def peers() -> AsyncIterator[tuple[WorkflowEnvironment, EngagementStore, S
         engine = create_engine(url)
         try:
             with scim_server() as scim:
-                env = await WorkflowEnvironment.start_local(
-                    dev_server_existing_path=str(TEMPORAL), data_converter=pydantic_data_converter, ui=False
-                )
-                try:
+                async with dev_server() as env:
                     yield env, EngagementStore(engine), scim
-                finally:
-                    await env.shutdown()
         finally:
             await engine.dispose()
 
 
-async def main(args: argparse.Namespace) -> int:
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
     async with peers() as (env, store, scim):
         with tempfile.TemporaryDirectory(prefix="perf-burst-outbox-") as folder:
             product = await measure_product(env, store, scim, Path(folder), args)
@@ -269,15 +261,11 @@ async def main(args: argparse.Namespace) -> int:
         "product_over_limit": product.longest > PER_RUN_LIMIT,
         "load": os.getloadavg(),
     }
-    print(json.dumps(results, indent=2))
-    if args.out is not None:
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
-    return 0
+    return results
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.burst", description=__doc__.splitlines()[0])
-    parser.add_argument("--commands", type=int, default=1500, help="commands in the burst (default 1500)")
+def add_arguments(parser: argparse.ArgumentParser, commands: int = 1500) -> None:
+    parser.add_argument("--commands", type=int, default=commands, help=f"commands in the burst (default {commands})")
     parser.add_argument(
         "--in-flight",
         type=int,
@@ -285,24 +273,17 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="sends outstanding at once (default 10, the server's limit per workflow)",
     )
     parser.add_argument("--bound", type=int, help="continue_as_new_after_events for both sides (default: none)")
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.burst", description=__doc__.splitlines()[0])
+    add_arguments(parser)
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     return parser.parse_args(argv)
 
 
 def entrypoint() -> None:
-    args = parse_args(sys.argv[1:])
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log.setLevel(logging.INFO)
-    try:
-        status = asyncio.run(main(args))
-    except KeyboardInterrupt:
-        status = 130
-    except Exception:
-        log.exception("the benchmark failed")
-        status = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)  # temporalio/sdk-python#300, as bench.lifecycle
+    measure_and_emit(measure, parse_args(sys.argv[1:]), log)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ See bench/README.md for how to read the ratio.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import logging
@@ -38,12 +37,12 @@ from temporalio.worker import Worker
 
 from adapters.db import EngagementStore, create_engine
 from adapters.scim import ScimDirectory
-from bench.baseline import BaselineShape, BaselineWorkflow, Step, noop
-from bench.peers import fresh_database, scim_server
+from bench.baseline import BASELINE_WORKFLOWS, BaselineShape, BaselineWorkflow, Step, noop
+from bench.peers import fresh_database, run, scim_server
 from bench.roundtrips import CountingProxy, counted
-from domain.commands import AnswerQuestion, AskQuestion, RecordDocument, RecordSessionHeld, ScheduleSession
+from domain.commands import AnswerQuestion, AskQuestion, RecordSessionHeld
 from domain.views import EngagementSummary
-from domain.vocabulary import KnowledgeTransferDocument, Phase
+from domain.vocabulary import Phase
 from tests.conftest import ScimServer
 from tests.helpers import Harness
 
@@ -74,6 +73,10 @@ class HistoryShape:
             workflow_tasks=types.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
             child_workflows=types.count(EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED),
         )
+
+    def baseline(self, **changes: Any) -> BaselineShape:
+        """The bare workflow of this shape: as many activities, timers, updates and children."""
+        return BaselineShape(self.activities, self.timers, self.updates, self.child_workflows, **changes)
 
 
 @dataclass
@@ -107,15 +110,8 @@ async def drive_lifecycle(env: WorkflowEnvironment, harness: Harness) -> Workflo
     handle = await harness.start(harness.spec())
     view = await harness.drive_to(handle, Phase.NOTICE)
     assert view.timeline.notice_given_at is not None
-    for document in KnowledgeTransferDocument:
-        await harness.update(
-            handle, RecordDocument(actor="fran", document=document, location=f"https://wiki.example/{document}")
-        )
     starts = view.timeline.notice_given_at + timedelta(days=20)
-    await harness.update(
-        handle,
-        ScheduleSession(actor="fran", session_id="s1", title="Architecture", starts_at=starts),
-    )
+    await harness.hand_over(handle, starts)
     await env.sleep(timedelta(days=21))
     await harness.update(handle, RecordSessionHeld(actor="fran", session_id="s1"))
     await harness.settle(handle, Phase.NOTICE)
@@ -156,7 +152,7 @@ async def measure_product(
 
 async def measure_baseline(client: Client, shape: BaselineShape) -> Measurement:
     task_queue = f"bench-baseline-{uuid.uuid4().hex[:8]}"
-    async with Worker(client, task_queue=task_queue, workflows=[BaselineWorkflow], activities=[noop]):
+    async with Worker(client, task_queue=task_queue, workflows=BASELINE_WORKFLOWS, activities=[noop]):
         started = time.perf_counter()
         handle = await client.start_workflow(
             BaselineWorkflow.run, shape, id=f"baseline-{uuid.uuid4().hex[:12]}", task_queue=task_queue
@@ -201,10 +197,7 @@ async def one_run(
     number: int, env: WorkflowEnvironment, store: EngagementStore, scim: ScimServer, outbox_root: Path
 ) -> Run:
     product = await measure_product(env, store, scim, outbox_root)
-    shape = BaselineShape(
-        activities=product.history.activities, timers=product.history.timers, updates=product.history.updates
-    )
-    baseline = await measure_baseline(env.client, shape)
+    baseline = await measure_baseline(env.client, product.history.baseline())
     run = Run(number, product, baseline)
     log.info(
         "run %s: product %.2fs, baseline %.2fs, ratio %.1f",
@@ -343,21 +336,7 @@ async def main(args: argparse.Namespace) -> int:
 
 
 def entrypoint() -> None:
-    args = parse_args(sys.argv[1:])
-    # The peers' clients log every request at INFO: only the bench's own progress is shown.
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log.setLevel(logging.INFO)
-    try:
-        status = asyncio.run(main(args))
-    except KeyboardInterrupt:
-        status = 130
-    except Exception:
-        log.exception("the benchmark failed")
-        status = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # temporalio/sdk-python#300: the interpreter can abort in teardown after using a Temporal client.
-    os._exit(status)
+    run(main, parse_args(sys.argv[1:]), log)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The real peers of one bench run: a fresh PostgreSQL database and the scim2-server on loopback.
+"""The real peers of one bench run: a fresh PostgreSQL database, the scim2-server on loopback and a
+Temporal dev server; and the entry point every bench module leaves through.
 
 The database is found as tests/conftest.py finds it (TEST_DATABASE_URL, else the local server on
 127.0.0.1:5432, else an embedded one), created for this run, migrated, and dropped at the end.
@@ -6,17 +7,27 @@ The database is found as tests/conftest.py finds it (TEST_DATABASE_URL, else the
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import contextlib
+import json
+import logging
 import os
+import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any, NoReturn
 
 import asyncpg
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
+from adapters import search_attributes
 from adapters.db import async_url, migrate, start_embedded_postgres
 from tests.conftest import LOCAL_POSTGRES, ScimServer
+from tests.devserver import TEMPORAL
 
 
 async def _reachable(url: str) -> bool:
@@ -80,3 +91,62 @@ def scim_server() -> Iterator[ScimServer]:
         yield server
     finally:
         server.stop()
+
+
+@contextlib.asynccontextmanager
+async def dev_server(database_file: Path | None = None) -> AsyncIterator[WorkflowEnvironment]:
+    """`temporal server start-dev` from the venv on a free port, in memory or on a SQLite file (with
+    the pragmas the README's embedded default uses), the product's search attributes registered."""
+    pragmas = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(TEMPORAL),
+        data_converter=pydantic_data_converter,
+        ui=False,
+        dev_server_database_filename=str(database_file) if database_file is not None else None,
+        dev_server_extra_args=pragmas if database_file is not None else [],
+    )
+    try:
+        await search_attributes.register(env.client, env.client.namespace)
+        yield env
+    finally:
+        await env.shutdown()
+
+
+def emit(results: Any, out: Path | None) -> None:
+    """Print the results as JSON, and write them to ``out`` when given."""
+    text = json.dumps(results, indent=2)
+    print(text)
+    if out is not None:
+        out.write_text(text + "\n")
+
+
+def measure_and_emit(
+    measure: Callable[[argparse.Namespace], Coroutine[Any, Any, Any]], args: argparse.Namespace, log: logging.Logger
+) -> NoReturn:
+    """Run a bench's ``measure`` and print its results as JSON (written to ``args.out`` too, when set)."""
+
+    async def main(args: argparse.Namespace) -> int:
+        emit(await measure(args), args.out)
+        return 0
+
+    run(main, args, log)
+
+
+def run(
+    main: Callable[[argparse.Namespace], Coroutine[Any, Any, int]], args: argparse.Namespace, log: logging.Logger
+) -> NoReturn:
+    """Run a bench's ``main`` and leave with its status. Only the bench's own progress is logged (the
+    peers' clients log every request at INFO)."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
+    try:
+        status = asyncio.run(main(args))
+    except KeyboardInterrupt:
+        status = 130
+    except Exception:
+        log.exception("the benchmark failed")
+        status = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # temporalio/sdk-python#300: the interpreter can abort in teardown after using a Temporal client.
+    os._exit(status)

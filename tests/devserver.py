@@ -154,8 +154,10 @@ class Cli:
 class WorkerProcess:
     """``python worker.py`` as ops run it; stopped with SIGTERM like a service manager would."""
 
-    def __init__(self, cli: Cli) -> None:
+    def __init__(self, cli: Cli, program: tuple[str, ...] = ("worker.py",)) -> None:
         self.cli = cli
+        self.program = program
+        """What the interpreter runs: the product's worker, or (the benchmarks) a bare one."""
         self.log = cli.run_dir / f"worker-{cli.task_queue}.log"
         self.process: asyncio.subprocess.Process | None = None
 
@@ -163,7 +165,7 @@ class WorkerProcess:
         with self.log.open("wb") as log:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
-                "worker.py",
+                *self.program,
                 cwd=ROOT,
                 env=self.cli.env(),
                 stdin=asyncio.subprocess.DEVNULL,
@@ -199,9 +201,9 @@ class WorkerProcess:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def running(cls, cli: Cli) -> AsyncIterator[WorkerProcess]:
+    async def running(cls, cli: Cli, program: tuple[str, ...] = ("worker.py",)) -> AsyncIterator[WorkerProcess]:
         """A worker for the block; killed on the way out if the block did not stop it itself."""
-        worker = cls(cli)
+        worker = cls(cli, program)
         try:
             await worker.start()
             yield worker

@@ -8,6 +8,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,19 @@ from adapters.db import EngagementStore
 from adapters.email import EmailSender, OutboxFolderSender
 from adapters.outbox import OutboxStore
 from adapters.scim import DirectoryPool, ScimDirectory
-from domain.commands import Ack, Command, GiveNotice, RecordCheckResult, RecordNdaSigned
+from domain.commands import (
+    Ack,
+    Command,
+    GiveNotice,
+    RecordCheckResult,
+    RecordDocument,
+    RecordNdaSigned,
+    ScheduleSession,
+)
 from domain.spec import EngagementSpec, parse_spec
 from domain.state import EngagementInput
 from domain.views import StatusView
-from domain.vocabulary import Phase
+from domain.vocabulary import KnowledgeTransferDocument, Phase
 from tests.sample_spec import ALL_GROUPS, spec_data
 from worker import new_worker
 from workflows.commands import send
@@ -127,6 +136,18 @@ class Harness:
             return view
         await self.update(handle, GiveNotice(actor="erin", given_by="client"))
         return await self.settle(handle, Phase.NOTICE)
+
+    async def hand_over(self, handle: WorkflowHandle[Any, Any], session_starts: datetime | None = None) -> None:
+        """In notice: the five knowledge-transfer documents recorded, and (when it starts at a given time)
+        the handover session "s1" scheduled."""
+        for document in KnowledgeTransferDocument:
+            await self.update(
+                handle, RecordDocument(actor="fran", document=document, location=f"https://wiki.example/{document}")
+            )
+        if session_starts is not None:
+            await self.update(
+                handle, ScheduleSession(actor="fran", session_id="s1", title="Architecture", starts_at=session_starts)
+            )
 
     async def start(self, spec: EngagementSpec, history_limit: int | None = None) -> WorkflowHandle[Any, Any]:
         handle = await self.client.start_workflow(

@@ -14,14 +14,13 @@ from domain.commands import (
     GiveNotice,
     MoveEndDate,
     RecordCheckResult,
-    RecordDocument,
     RecordNdaSigned,
     RecordSessionHeld,
     RescheduleSession,
     ScheduleSession,
 )
 from domain.views import EngagementSummary
-from domain.vocabulary import KnowledgeTransferDocument, Phase
+from domain.vocabulary import Phase
 from tests.helpers import Harness
 from tests.histories_io import keep
 
@@ -73,15 +72,8 @@ async def test_full_lifecycle_contract_to_closed(env: WorkflowEnvironment, harne
     assert view.timeline.end_date - view.timeline.notice_given_at == timedelta(days=60)
     new_end = view.timeline.end_date + timedelta(days=10)
     await harness.update(handle, MoveEndDate(actor="erin", end_date=new_end))
-    for document in KnowledgeTransferDocument:
-        await harness.update(
-            handle, RecordDocument(actor="fran", document=document, location=f"https://wiki.example/{document}")
-        )
     starts = view.timeline.notice_given_at + timedelta(days=20)
-    await harness.update(
-        handle,
-        ScheduleSession(actor="fran", session_id="s1", title="Architecture", starts_at=starts),
-    )
+    await harness.hand_over(handle, starts)
     await harness.update(handle, ScheduleSession(actor="fran", session_id="s2", title="Runbooks", starts_at=starts))
     await harness.update(
         handle,
