@@ -100,7 +100,7 @@ def dry_run(
 ) -> None:
     """Decide on a copy: raises the refusal the real decision would raise, or one of the engagement's
     limits (``capacity``), and changes nothing."""
-    capacity.check(state, command)
+    capacity.check(spec, state, command)
     decide(spec, scratch_copy(state, command), now, command, engagement_id, strict=strict)
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from domain.commands import AddEngineer, AnswerQuestion, AskQuestion, Command, RecordSessionHeld, ScheduleSession
 from domain.decisions.change import LimitReached
-from domain.spec import MAX_ENGINEERS
+from domain.phases import RULES
+from domain.spec import MAX_ENGINEERS, EngagementSpec
 from domain.state import EngagementState
 
 MAX_ENGINEER_RECORDS = 2 * MAX_ENGINEERS
@@ -22,6 +23,11 @@ MAX_SESSIONS = 50
 MAX_QUESTIONS = 200
 MAX_DELIVERY_PROBLEMS = 100
 """Emails that will not arrive, as status shows them (SendGrid reports them by signal: the newest)."""
+CARRIED_BYTES = 1_500_000
+"""What a run may carry into the next at most (spec and state, as JSON), of the server's 2 MB: past
+it, only what ends access is taken until the side effects waiting have been done."""
+QUEUE_BEFORE_MEASURING = 100
+"""Side effects waiting before a validator measures the carried size (a dump of the whole state)."""
 HANDOVER_TEXT_BUDGET = 250_000
 """Characters of questions, answers and session notes together."""
 
@@ -35,8 +41,22 @@ def handover_text(state: EngagementState) -> int:
     return questions + sum(len(s.notes or "") for s in state.sessions)
 
 
-def check(state: EngagementState, command: Command) -> None:
+def carried_bytes(spec: EngagementSpec, state: EngagementState) -> int:
+    return len(spec.model_dump_json()) + len(state.model_dump_json())
+
+
+def check(spec: EngagementSpec, state: EngagementState, command: Command) -> None:
     """Refuse (``LimitReached``) a command that would take the engagement past a limit."""
+    waiting = len(state.effects)
+    if (
+        waiting > QUEUE_BEFORE_MEASURING
+        and not RULES[type(command)].ends_access
+        and carried_bytes(spec, state) > CARRIED_BYTES
+    ):
+        raise LimitReached(
+            f"the engagement has {waiting} side effects waiting (emails, records): send the command again once"
+            " `status` shows fewer pending; revocations are still taken"
+        )
     if isinstance(command, AddEngineer):
         on_it = sum(1 for e in state.engineers if not e.removed)
         if on_it >= MAX_ENGINEERS:

@@ -7,17 +7,28 @@ from datetime import timedelta
 
 import pytest
 
-from domain.commands import AddEngineer, AnswerQuestion, AskQuestion, RecordSessionHeld, RemoveEngineer, ScheduleSession
+from domain.commands import (
+    AddEngineer,
+    AnswerQuestion,
+    AskQuestion,
+    RecordSessionHeld,
+    RemoveEngineer,
+    RevokeAccessNow,
+    ScheduleSession,
+)
 from domain.decisions import decide, dry_run
 from domain.decisions.capacity import (
+    CARRIED_BYTES,
     HANDOVER_TEXT_BUDGET,
     MAX_DELIVERY_PROBLEMS,
     MAX_ENGINEER_RECORDS,
     MAX_QUESTIONS,
     MAX_SESSIONS,
+    QUEUE_BEFORE_MEASURING,
 )
 from domain.decisions.change import Change, LimitReached
 from domain.decisions.people import delivery_problem
+from domain.effects import AuditEffect
 from domain.spec import MAX_ENGINEERS, EngineerSpec
 from domain.state import DeliveryProblem, EngagementInput, EngineerState, HandoverSession, Question
 from domain.vocabulary import CheckStatus, Phase
@@ -154,3 +165,23 @@ def test_status_keeps_the_newest_delivery_problems_and_each_is_audited() -> None
     assert not delivery_problem(change, problem(MAX_DELIVERY_PROBLEMS + 9))  # a duplicate
     audited = [e for e in change.queued if getattr(e, "action", None) == "email_delivery_problem"]
     assert len(audited) == MAX_DELIVERY_PROBLEMS + 10
+
+
+def test_a_backlog_too_large_to_carry_takes_only_what_ends_access() -> None:
+    state = state_in(Phase.DELIVERY)
+    new = EngineerSpec(name="One More", email="more@firm.example", role="analyst", jurisdiction="PT")
+    add, revoke = AddEngineer(actor="erin", engineer=new), RevokeAccessNow(actor="ciso", reason="breach")
+    state.effects = [
+        AuditEffect(id=n, at=NOW, actor="a", action="noted", details={"text": "x" * 100})
+        for n in range(QUEUE_BEFORE_MEASURING + 50)
+    ]
+    dry_run(SPEC, state, NOW, add, "engagement-x")  # a long queue that is small to carry: taken
+    state.effects = [
+        AuditEffect(id=n, at=NOW, actor="a", action="noted", details={"text": "x" * 4000})
+        for n in range(CARRIED_BYTES // 4000 + 1)
+    ]
+    before = state.model_dump_json()
+    with pytest.raises(LimitReached, match="side effects waiting"):
+        dry_run(SPEC, state, NOW, add, "engagement-x")
+    assert state.model_dump_json() == before
+    dry_run(SPEC, state, NOW, revoke, "engagement-x")  # a revocation is never held back
