@@ -11,7 +11,16 @@ Validators only (``dry_run``): a history accepted before a limit existed replays
 
 from __future__ import annotations
 
-from domain.commands import AddEngineer, AnswerQuestion, AskQuestion, Command, RecordSessionHeld, ScheduleSession
+from domain.commands import (
+    AddEngineer,
+    AnswerQuestion,
+    AskQuestion,
+    Command,
+    MoveEndDate,
+    RecordSessionHeld,
+    RevokeAccessNow,
+    ScheduleSession,
+)
 from domain.decisions.change import LimitReached
 from domain.phases import RULES
 from domain.spec import MAX_ENGINEERS, EngagementSpec
@@ -41,6 +50,20 @@ def handover_text(state: EngagementState) -> int:
     return questions + sum(len(s.notes or "") for s in state.sessions)
 
 
+def _takes_access_away(state: EngagementState, command: Command) -> bool:
+    """A command a backlog never holds back: it ends access, and each can be taken only so often (a
+    revocation of someone not yet suspended, a removal, a certification answer, the cancellation).
+    Moving the end date can be sent again and again: it waits with everything else."""
+    if not RULES[type(command)].ends_access or isinstance(command, MoveEndDate):
+        return False
+    if isinstance(command, RevokeAccessNow):
+        if command.email is None:
+            return not state.access_suspended
+        engineer = state.engineer(str(command.email))
+        return engineer is not None and not engineer.suspended and not state.access_suspended
+    return True
+
+
 def carried_bytes(spec: EngagementSpec, state: EngagementState) -> int:
     return len(spec.model_dump_json()) + len(state.model_dump_json())
 
@@ -48,15 +71,12 @@ def carried_bytes(spec: EngagementSpec, state: EngagementState) -> int:
 def check(spec: EngagementSpec, state: EngagementState, command: Command) -> None:
     """Refuse (``LimitReached``) a command that would take the engagement past a limit."""
     waiting = len(state.effects)
-    if (
-        waiting > QUEUE_BEFORE_MEASURING
-        and not RULES[type(command)].ends_access
-        and carried_bytes(spec, state) > CARRIED_BYTES
-    ):
-        raise LimitReached(
-            f"the engagement has {waiting} side effects waiting (emails, records): send the command again once"
-            " `status` shows fewer pending; revocations are still taken"
-        )
+    if waiting > QUEUE_BEFORE_MEASURING and not _takes_access_away(state, command):
+        if carried_bytes(spec, state) > CARRIED_BYTES:
+            raise LimitReached(
+                f"the engagement has {waiting} side effects waiting (emails, records): send the command again"
+                " once `status` shows fewer pending; revocations are still taken"
+            )
     if isinstance(command, AddEngineer):
         on_it = sum(1 for e in state.engineers if not e.removed)
         if on_it >= MAX_ENGINEERS:

@@ -185,3 +185,6 @@ def test_a_backlog_too_large_to_carry_takes_only_what_ends_access() -> None:
         dry_run(SPEC, state, NOW, add, "engagement-x")
     assert state.model_dump_json() == before
     dry_run(SPEC, state, NOW, revoke, "engagement-x")  # a revocation is never held back
+    decide(SPEC, state, NOW, revoke, "engagement-x")
+    with pytest.raises(LimitReached):  # ... but once everyone is suspended, another one waits
+        dry_run(SPEC, state, NOW, revoke, "engagement-x")
