@@ -18,8 +18,9 @@ import contextlib
 import html
 import logging
 import sys
+from collections import deque
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl
 
@@ -42,6 +43,8 @@ from workflows.commands import send
 from workflows.engagement import EngagementWorkflow
 
 MAX_FORM_BYTES = 16 * 1024
+MAX_ADDRESSES = 10_000
+"""Addresses the rate limit remembers before it forgets the quiet ones."""
 """A form of MAX_ENGINEERS answers is far smaller; anything larger is not this page's form."""
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -174,9 +177,42 @@ async def _form_body(request: Request) -> dict[str, str] | None:
     return form
 
 
+class Attempts:
+    """At most ``limit`` requests from one address per ``window`` (a page hammered, links guessed at):
+    past it the page answers 429 until the window has moved on. In memory, per process."""
+
+    def __init__(self, clock: Callable[[], datetime], limit: int = 30, window: timedelta = timedelta(minutes=1)):
+        self._clock, self._limit, self._window = clock, limit, window
+        self._seen: dict[str, deque[datetime]] = {}
+
+    def allow(self, address: str) -> bool:
+        now = self._clock()
+        if len(self._seen) > MAX_ADDRESSES:  # many addresses at once: forget those quiet for a window
+            self._seen = {a: times for a, times in self._seen.items() if times and now - times[-1] < self._window}
+        times = self._seen.setdefault(address, deque())
+        while times and now - times[0] >= self._window:
+            times.popleft()
+        if len(times) >= self._limit:
+            return False
+        times.append(now)
+        return True
+
+
 def certification_app(
-    signer: LinkSigner, engagements: Certifications, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    signer: LinkSigner,
+    engagements: Certifications,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    attempts: Attempts | None = None,
 ) -> Starlette:
+    limits = attempts or Attempts(clock)
+
+    def too_many(request: Request) -> Response | None:
+        if limits.allow(request.client.host if request.client else "unknown"):
+            return None
+        response = _page("Too many requests", "<p>Please wait a minute, then open your link again.</p>", 429)
+        response.headers["Retry-After"] = "60"
+        return response
+
     async def open_round(token: str) -> tuple[LinkClaims, CertificationView] | None:
         try:
             claims = signer.verify(token, clock())
@@ -194,6 +230,8 @@ def certification_app(
         return claims, view
 
     async def show(request: Request) -> Response:
+        if refused := too_many(request):
+            return refused
         token = str(request.path_params["token"])[: MAX_TOKEN_CHARS + 1]
         opened = await open_round(token)
         if opened is None:
@@ -202,6 +240,8 @@ def certification_app(
         return _page("Access certification", _form(token, signer.form_token(token), view))
 
     async def answer(request: Request) -> Response:
+        if refused := too_many(request):
+            return refused
         token = str(request.path_params["token"])[: MAX_TOKEN_CHARS + 1]
         form = await _form_body(request)
         if form is None:

@@ -228,3 +228,24 @@ async def test_the_page_refuses_bad_links_and_posts_without_the_form_token(
         (CAROL, "keep", "ian@acme.example", "signed_link"),
     ]
     assert "&lt;b&gt;carol&lt;/b&gt;" in done.text and "<b>carol" not in done.text
+
+
+async def test_one_address_is_slowed_down_after_thirty_requests_a_minute() -> None:
+    change = delivery()
+    rules.open_round(change)
+    now = [NOW]
+    app = certification_app(SIGNER, Engagements(certification_view(change.spec, change.state)), clock=lambda: now[0])
+    token = SIGNER.token("engagement-x", 1, NOW + timedelta(days=14))
+    other = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("203.0.113.9", 4000)), base_url="http://certify.test"
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://certify.test") as client:
+        statuses = [(await client.get(f"/c/{token[:-2]}AA")).status_code for _ in range(30)]
+        assert statuses == [403] * 30  # wrong links, each refused
+        limited = await client.get(f"/c/{token}")
+        assert limited.status_code == 429 and limited.headers["retry-after"] == "60"
+        assert (await client.post(f"/c/{token}", data={"csrf": SIGNER.form_token(token)})).status_code == 429
+        assert (await other.get(f"/c/{token}")).status_code == 200  # another address is not held back
+        now[0] = NOW + timedelta(minutes=1)
+        assert (await client.get(f"/c/{token}")).status_code == 200  # the window moved on
+    await other.aclose()
