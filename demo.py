@@ -38,6 +38,7 @@ from adapters.checkr_webhook import ProviderEventProcessor, WorkflowSignalNotifi
 from adapters.db import async_url, create_engine
 from adapters.scim import ScimDirectory
 from adapters.screening_store import ScreeningStore
+from adapters.telemetry import QUIET_LOGGERS
 from adapters.temporal_connection import connect
 from cli.engagements import read_status, send_command, start_engagement
 from domain.commands import (
@@ -366,7 +367,7 @@ def entrypoint() -> None:
     parser.add_argument("--exit-when-closed", action="store_true", help="stop everything once the engagement closes")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)-6s %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("temporalio", "httpx2", "pgserver", "alembic"):
+    for noisy in ("temporalio", "pgserver", "alembic", *QUIET_LOGGERS):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if shutil.which(str(BIN / "temporal")) is None:
         print("error: the temporal binary is missing; install the project first", file=sys.stderr)
