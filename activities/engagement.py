@@ -43,15 +43,19 @@ ALERT_TIMEOUT_SECONDS = 2.0
 """How long an alert raised from inside an IAM activity may take (the IAM calls are done by then)."""
 
 
-def _event_key(suffix: str = "") -> str:
-    """Stable across retries of one activity, distinct across activities and runs."""
+def _event_key(suffix: str = "", effect_id: int = 0) -> str:
+    """Stable across retries of one activity, distinct across activities and runs; for a queued effect
+    (``effect_id``), stable across runs too: an effect a full run let go of after its worker had
+    written it (``burst-bound``) is performed again by the next run, and writes nothing twice."""
     info = activity.info()
+    if effect_id:
+        return f"{info.workflow_id}/effect/{effect_id}{suffix}"
     return f"{info.workflow_run_id}/{info.activity_id}{suffix}"
 
 
-def _entry(at: datetime, actor: str, action: str, details: dict[str, Any]) -> AuditEntry:
+def _entry(at: datetime, actor: str, action: str, details: dict[str, Any], effect_id: int = 0) -> AuditEntry:
     """The audit entry of this activity attempt, written in the transaction of the record it is about."""
-    return AuditEntry(event_key=_event_key(), at=at, actor=actor, action=action, details=details)
+    return AuditEntry(event_key=_event_key(effect_id=effect_id), at=at, actor=actor, action=action, details=details)
 
 
 class EngagementActivities:
@@ -68,11 +72,18 @@ class EngagementActivities:
         self._shared = shared or SharedIdentities(store.engine)
 
     async def _audit(
-        self, engagement_id: str, at: datetime, actor: str, action: str, details: dict[str, Any], suffix: str = ""
+        self,
+        engagement_id: str,
+        at: datetime,
+        actor: str,
+        action: str,
+        details: dict[str, Any],
+        suffix: str = "",
+        effect_id: int = 0,
     ) -> None:
         await self._store.append_audit(
             engagement_id=engagement_id,
-            event_key=_event_key(suffix),
+            event_key=_event_key(suffix, effect_id),
             at=at,
             actor=actor,
             action=action,
@@ -95,6 +106,7 @@ class EngagementActivities:
                     "nda_reference": request.spec.agreement.nda_reference,
                     "ip_assignment_clause": request.spec.agreement.ip_assignment_clause,
                 },
+                request.effect_id,
             ),
         )
 
@@ -105,12 +117,16 @@ class EngagementActivities:
             change.phase,
             change.at,
             {**change.reached()},
-            audit=_entry(change.at, change.actor, f"phase:{change.phase.value}", {"reason": change.reason}),
+            audit=_entry(
+                change.at, change.actor, f"phase:{change.phase.value}", {"reason": change.reason}, change.effect_id
+            ),
         )
 
     @activity.defn(name="append_audit")
     async def append_audit(self, entry: AuditInput) -> None:
-        await self._audit(entry.engagement_id, entry.at, entry.actor, entry.action, entry.details)
+        await self._audit(
+            entry.engagement_id, entry.at, entry.actor, entry.action, entry.details, effect_id=entry.effect_id
+        )
 
     @activity.defn(name="save_engineer")
     async def save_engineer(self, record: EngineerRecord) -> None:
@@ -128,6 +144,7 @@ class EngagementActivities:
                     "production_access": record.engineer.spec.production_access,
                     "check": record.engineer.check.value,
                 },
+                record.effect_id,
             ),
         )
 
@@ -261,6 +278,7 @@ class EngagementActivities:
                     "identity_active": entry.identity_active,
                     "evidence": entry.evidence,
                 },
+                entry.id,
             )
             if entry.changed
             else None,
@@ -311,6 +329,7 @@ class EngagementActivities:
                 request.record.delivered_by,
                 "document_delivered",
                 {"document": request.record.name.value, "location": request.record.location},
+                request.effect_id,
             ),
         )
 
@@ -324,6 +343,7 @@ class EngagementActivities:
                 request.actor,
                 f"session_{request.session.status}",
                 request.session.model_dump(mode="json"),
+                request.effect_id,
             ),
         )
 
@@ -337,6 +357,7 @@ class EngagementActivities:
                 request.actor,
                 "question_answered" if request.question.answer else "question_asked",
                 {"question_id": request.question.question_id},
+                request.effect_id,
             ),
         )
 

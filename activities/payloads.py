@@ -16,12 +16,16 @@ from domain.vocabulary import Milestones, Phase
 
 class RecordEngagementInput(BaseModel):
     engagement_id: str
+    effect_id: int = 0
+    """The queued effect this performs (0: none, or queued before ids): its audit key across runs."""
     spec: EngagementSpec
     at: datetime
 
 
 class PhaseChange(Milestones):
     engagement_id: str
+    effect_id: int = 0
+    """The queued effect this performs (0: none, or queued before ids): its audit key across runs."""
     phase: Phase
     at: datetime
     actor: str
@@ -30,6 +34,8 @@ class PhaseChange(Milestones):
 
 class AuditInput(BaseModel):
     engagement_id: str
+    effect_id: int = 0
+    """The queued effect this performs (0: none, or queued before ids): its audit key across runs."""
     at: datetime
     actor: str
     action: str
@@ -46,6 +52,8 @@ class AlertInput(BaseModel):
 
 class EngineerRecord(BaseModel):
     engagement_id: str
+    effect_id: int = 0
+    """The queued effect this performs (0: none, or queued before ids): its audit key across runs."""
     engineer: EngineerState
     at: datetime
     actor: str
@@ -111,11 +119,15 @@ class LedgerRecord(BaseModel):
 
 class DocumentInput(BaseModel):
     engagement_id: str
+    effect_id: int = 0
+    """The queued effect this performs (0: none, or queued before ids): its audit key across runs."""
     record: DocumentRecord
 
 
 class SessionInput(BaseModel):
     engagement_id: str
+    effect_id: int = 0
+    """The queued effect this performs (0: none, or queued before ids): its audit key across runs."""
     session: HandoverSession
     actor: str
     at: datetime
@@ -123,6 +135,8 @@ class SessionInput(BaseModel):
 
 class QuestionInput(BaseModel):
     engagement_id: str
+    effect_id: int = 0
+    """The queued effect this performs (0: none, or queued before ids): its audit key across runs."""
     question: Question
     actor: str
     at: datetime

@@ -99,7 +99,9 @@ def _step(engagement_id: str, state: EngagementState, spec: EngagementSpec, effe
         case LedgerEffect():
             return _Step(EngagementActivities.record_access, p.LedgerRecord(engagement_id=engagement_id, entry=effect))
         case EngagementRecordEffect():
-            contract = p.RecordEngagementInput(engagement_id=engagement_id, spec=spec, at=effect.at)
+            contract = p.RecordEngagementInput(
+                engagement_id=engagement_id, effect_id=effect.id, spec=spec, at=effect.at
+            )
             return _Step(EngagementActivities.record_engagement, contract)
         case EmailEffect():
             request = EmailRequest(
@@ -114,6 +116,7 @@ def _step(engagement_id: str, state: EngagementState, spec: EngagementSpec, effe
         case AuditEffect():
             entry = p.AuditInput(
                 engagement_id=engagement_id,
+                effect_id=effect.id,
                 at=effect.at,
                 actor=effect.actor,
                 action=effect.action,
@@ -123,6 +126,7 @@ def _step(engagement_id: str, state: EngagementState, spec: EngagementSpec, effe
         case PhaseEffect():
             change = p.PhaseChange(
                 engagement_id=engagement_id,
+                effect_id=effect.id,
                 phase=effect.phase,
                 at=effect.at,
                 actor=effect.actor,
@@ -137,18 +141,27 @@ def _step(engagement_id: str, state: EngagementState, spec: EngagementSpec, effe
             engineer = state.engineer(effect.email)
             assert engineer is not None
             record = p.EngineerRecord(
-                engagement_id=engagement_id, engineer=engineer, at=effect.at, actor=effect.actor, action=effect.action
+                engagement_id=engagement_id,
+                effect_id=effect.id,
+                engineer=engineer,
+                at=effect.at,
+                actor=effect.actor,
+                action=effect.action,
             )
             return _Step(EngagementActivities.save_engineer, record)
         case RecordEffect(what="document"):
             document = next(d for d in state.documents if d.name.value == effect.key)
-            delivered = p.DocumentInput(engagement_id=engagement_id, record=document)
+            delivered = p.DocumentInput(engagement_id=engagement_id, effect_id=effect.id, record=document)
             return _Step(EngagementActivities.save_document, delivered, takes_bound=False)
         case RecordEffect(what="session"):
             session = next(s for s in state.sessions if s.session_id == effect.key)
-            held = p.SessionInput(engagement_id=engagement_id, session=session, actor=effect.actor, at=effect.at)
+            held = p.SessionInput(
+                engagement_id=engagement_id, effect_id=effect.id, session=session, actor=effect.actor, at=effect.at
+            )
             return _Step(EngagementActivities.save_session, held)
         case RecordEffect():
             question = next(q for q in state.questions if q.question_id == effect.key)
-            asked = p.QuestionInput(engagement_id=engagement_id, question=question, actor=effect.actor, at=effect.at)
+            asked = p.QuestionInput(
+                engagement_id=engagement_id, effect_id=effect.id, question=question, actor=effect.actor, at=effect.at
+            )
             return _Step(EngagementActivities.save_question, asked)
