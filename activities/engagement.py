@@ -312,7 +312,7 @@ class EngagementActivities:
     async def raise_alert(self, alert: AlertInput) -> None:
         await self._alerts.raise_alert(
             engagement_id=alert.engagement_id,
-            alert_key=_event_key(),
+            alert_key=_event_key(effect_id=alert.effect_id),
             at=alert.at,
             kind=alert.kind,
             message=alert.message,

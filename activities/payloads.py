@@ -44,6 +44,8 @@ class AuditInput(BaseModel):
 
 class AlertInput(BaseModel):
     engagement_id: str
+    effect_id: int = 0
+    """The queued alert this records (0: queued before ids): its key across runs."""
     at: datetime
     kind: str
     message: str

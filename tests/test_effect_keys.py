@@ -1,5 +1,6 @@
 """A queued side effect performed again by a later run (a full run let go of it after its worker had
-written it: ``burst-bound``) writes its audit entry once: its key is the effect's, not the run's."""
+written it: ``burst-bound``) writes its audit entry, or its alert, once: its key is the effect's,
+not the run's."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from temporalio.testing import ActivityEnvironment
 
 from activities.engagement import EngagementActivities
-from activities.payloads import AuditInput, RecordEngagementInput
+from activities.payloads import AlertInput, AuditInput, RecordEngagementInput
 from adapters.alerts import AlertStore
 from adapters.db import EngagementStore
 from adapters.scim import DirectoryPool
@@ -36,10 +37,13 @@ async def test_an_effect_done_again_in_the_next_run_is_audited_once(store: Engag
     contract = RecordEngagementInput(engagement_id=engagement, effect_id=1, spec=spec, at=AT)
     noted = AuditInput(engagement_id=engagement, effect_id=2, at=AT, actor="ops", action="noted")
     unkeyed = AuditInput(engagement_id=engagement, at=AT, actor="ops", action="unkeyed")
+    alert = AlertInput(engagement_id=engagement, effect_id=3, at=AT, kind="effect_parked", message="m")
     for run, activity_id in (("run-1", "4"), ("run-2", "1")):  # the same effects, performed by two runs
         await in_run(run, activity_id, engagement, activities.record_engagement, contract)
         await in_run(run, str(int(activity_id) + 1), engagement, activities.append_audit, noted)
         await in_run(run, str(int(activity_id) + 2), engagement, activities.append_audit, unkeyed)
+        await in_run(run, str(int(activity_id) + 3), engagement, activities.raise_alert, alert)
     actions = [entry.action for entry in await store.audit_entries(engagement)]
     assert actions.count("engagement_recorded") == 1 and actions.count("noted") == 1
     assert actions.count("unkeyed") == 2  # without an effect id (queued before ids): a key per run
+    assert [row.kind for row in await AlertStore(store.engine).alerts(engagement)] == ["effect_parked"]

@@ -189,6 +189,7 @@ class SideEffectLanes:
                         EngagementActivities.raise_alert,
                         AlertInput(
                             engagement_id=self._engagement_id,
+                            effect_id=alert.id,
                             at=alert.at,
                             kind=alert.kind,
                             message=alert.message,
