@@ -34,7 +34,8 @@ MAX_DELIVERY_PROBLEMS = 100
 """Emails that will not arrive, as status shows them (SendGrid reports them by signal: the newest)."""
 CARRIED_BYTES = 1_500_000
 """What a run may carry into the next at most (spec and state, as JSON), of the server's 2 MB: past
-it, only what ends access is taken until the side effects waiting have been done."""
+it, only what takes access away (``_takes_access_away``) is taken until the side effects waiting
+have been done."""
 QUEUE_BEFORE_MEASURING = 100
 """Side effects waiting before a validator measures the carried size (a dump of the whole state)."""
 HANDOVER_TEXT_BUDGET = 250_000
