@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -210,3 +210,13 @@ class Harness:
 
     def outbox_files(self) -> list[Path]:
         return sorted(self.outbox.glob("*.eml")) if self.outbox.exists() else []
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], what: str, within: float = 60) -> Any:
+    """Wait (in real time, bounded) until ``check`` returns something truthy; return it."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not (result := await check()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {within}s: {what}")
+        await asyncio.sleep(0.1)
+    return result

@@ -8,7 +8,6 @@ continue-as-new), with real PostgreSQL and SCIM; email through the SendGrid v3 p
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from domain.commands import Ack, AddEngineer, Command, RequestAccessReview, Revo
 from domain.spec import EngineerSpec
 from domain.vocabulary import Phase
 from tests.devserver import dev_server, requires_temporal
-from tests.helpers import Harness
+from tests.helpers import Harness, eventually
 from tests.histories_io import closed_history, keep
 from tests.sendgrid_peer import SendGridPeer
 from workflows.commands import send
@@ -115,15 +114,6 @@ async def persistently(handle: WorkflowHandle[Any, Any], command: Command) -> Ac
                 raise
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, within: float = WITHIN) -> Any:
-    deadline = asyncio.get_running_loop().time() + within
-    while not (result := await check()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {within}s: {what}")
-        await asyncio.sleep(0.1)
-    return result
-
-
 @requires_temporal
 async def test_a_burst_over_a_small_bound_makes_no_long_run_and_applies_every_command_once(
     dev_server: WorkflowEnvironment, store: EngagementStore, tenant: ScimDirectory, tmp_path: Path
@@ -187,7 +177,7 @@ async def test_an_email_held_in_flight_neither_holds_back_a_revocation_nor_the_c
             # SendGrid stops answering: the next email (a newcomer's announcement) stays in flight ...
             peer.hold_next(503)
             await send(handle, AddEngineer(actor="erin", engineer=newcomer(100)))
-            await eventually(lambda: _holding(peer), "an email held in flight")
+            await eventually(lambda: _holding(peer), "an email held in flight", WITHIN)
             gate = asyncio.Semaphore(10)
 
             async def one(n: int) -> Ack:
@@ -196,7 +186,7 @@ async def test_an_email_held_in_flight_neither_holds_back_a_revocation_nor_the_c
 
             burst = asyncio.gather(*(one(n) for n in range(30)))  # ... and a burst fills its run
             full_run = await eventually(
-                lambda: full_and_holding(harness.client, handle.id, peer), "a full run held by the email"
+                lambda: full_and_holding(harness.client, handle.id, peer), "a full run held by the email", WITHIN
             )
             latest = harness.client.get_workflow_handle(handle.id)
 

@@ -7,7 +7,7 @@ that the test cuts, the scim2-server tenant read directly, Temporal's time-skipp
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from domain.commands import (
 )
 from domain.vocabulary import Phase
 from tests.conftest import free_port
-from tests.helpers import Harness
+from tests.helpers import Harness, eventually
 from tests.sendgrid_peer import SendGridPeer
 from tests.tcp_proxy import TcpProxy
 
@@ -42,18 +42,6 @@ ENGINEERS = ("alice@firm.example", "bob@firm.example", "carol@firm.example")
 def peer() -> Iterator[SendGridPeer]:
     with SendGridPeer() as running:
         yield running
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, within: float = 60) -> Any:
-    """Wait (in real time, bounded) until ``check`` returns something truthy; return it."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {within}s: {what}")
-        await asyncio.sleep(0.1)
 
 
 async def nobody_has_access(harness: Harness) -> bool:
