@@ -24,7 +24,9 @@ from activities.payloads import (
     LedgerRecord,
     PhaseChange,
     QuestionInput,
+    RecordBatch,
     RecordEngagementInput,
+    RecordsWritten,
     SessionInput,
     ledger_entry,
 )
@@ -361,6 +363,34 @@ class EngagementActivities:
             ),
         )
 
+    @activity.defn(name="record_effects")
+    async def record_effects(self, batch: RecordBatch) -> RecordsWritten:
+        """Write queued records in order, each as its own activity would (each keyed by its effect, so a
+        retry writes nothing twice). Fails only when the first cannot be written; a later failure ends
+        the batch early, and that record leads the next one."""
+        writers: dict[type[Any], Any] = {
+            RecordEngagementInput: self.record_engagement,
+            PhaseChange: self.record_phase,
+            AuditInput: self.append_audit,
+            EngineerRecord: self.save_engineer,
+            LedgerRecord: self.record_access,
+            DocumentInput: self.save_document,
+            SessionInput: self.save_session,
+            QuestionInput: self.save_question,
+        }
+        for written, step in enumerate(batch.records):
+            record = step.parsed()
+            try:
+                await writers[type(record)](record)
+            except Exception as error:
+                if not written:
+                    raise
+                activity.logger.warning(
+                    "wrote %d of %d records; the next failed (%s)", written, len(batch.records), type(error).__name__
+                )
+                return RecordsWritten(written=written)
+        return RecordsWritten(written=len(batch.records))
+
     def all(self) -> list[Any]:
         return [
             self.record_engagement,
@@ -374,4 +404,5 @@ class EngagementActivities:
             self.save_document,
             self.save_session,
             self.save_question,
+            self.record_effects,
         ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from domain.effects import LedgerEffect
 from domain.spec import EngagementSpec, IamEndpoint
@@ -142,6 +142,54 @@ class QuestionInput(BaseModel):
     question: Question
     actor: str
     at: datetime
+
+
+RECORD_INPUTS: dict[str, type[BaseModel]] = {
+    cls.__name__: cls
+    for cls in (
+        RecordEngagementInput,
+        PhaseChange,
+        AuditInput,
+        EngineerRecord,
+        LedgerRecord,
+        DocumentInput,
+        SessionInput,
+        QuestionInput,
+    )
+}
+"""What a batch of records may hold: the input of each storage activity, named by its model."""
+
+
+class RecordStep(BaseModel):
+    """One queued record in a batch: the input its own activity would take."""
+
+    input_type: str
+    input: dict[str, Any]
+
+    @field_validator("input_type")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in RECORD_INPUTS:
+            raise ValueError(f"not a record a batch may hold: {value!r}")
+        return value
+
+    @classmethod
+    def of(cls, record: BaseModel) -> RecordStep:
+        return cls(input_type=type(record).__name__, input=record.model_dump(mode="json"))
+
+    def parsed(self) -> BaseModel:
+        return RECORD_INPUTS[self.input_type].model_validate(self.input)
+
+
+class RecordBatch(BaseModel):
+    """``batched-records`` runs: consecutive queued records, written in one activity, in order."""
+
+    records: list[RecordStep] = Field(min_length=1)
+
+
+class RecordsWritten(BaseModel):
+    written: int
+    """How many records of the batch were written, from the first: the rest is queued on."""
 
 
 ALERT_TIMEOUT_SECONDS = 2.0

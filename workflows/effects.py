@@ -1,5 +1,6 @@
 """How the engagement workflow performs a queued side effect: one activity per effect, with the
-retry policy of the system it touches. Orchestration only: the effects were decided elsewhere."""
+retry policy of the system it touches, or (``batched-records`` runs) a run of records in one activity.
+Orchestration only: the effects were decided elsewhere."""
 
 from __future__ import annotations
 
@@ -72,6 +73,21 @@ class _Step(NamedTuple):
     """False for the one step that has always run without the engagement's bound (a document record)."""
 
 
+BATCH_MAX = 20
+"""``batched-records`` runs: how many queued records one activity writes at the most."""
+
+
+def batch_at_head(effects: list[Effect]) -> list[Effect]:
+    """The records at the head of the queue that one activity writes: consecutive, each with an id (an
+    effect queued before ids is keyed by its activity, so it keeps an activity of its own), no email."""
+    batch: list[Effect] = []
+    for effect in effects[:BATCH_MAX]:
+        if isinstance(effect, EmailEffect) or not effect.id:
+            break
+        batch.append(effect)
+    return batch
+
+
 async def perform(
     engagement_id: str,
     state: EngagementState,
@@ -91,6 +107,30 @@ async def perform(
     if cancellable:
         options["cancellation_type"] = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
     await workflow.execute_activity_method(step.activity, step.arg, **options)
+
+
+async def perform_records(
+    engagement_id: str,
+    state: EngagementState,
+    spec: EngagementSpec,
+    effects: list[Effect],
+    bound: timedelta | None,
+    *,
+    cancellable: bool,
+) -> int:
+    """Write several queued records in one activity, in order; how many were written. The activity fails
+    (ActivityError once it has failed for ``bound``) only when the first cannot be written: a later one
+    that fails ends the batch early, and is the head of the next."""
+    steps = [_step(engagement_id, state, spec, effect) for effect in effects]
+    batch = p.RecordBatch(records=[p.RecordStep.of(step.arg) for step in steps])
+    summary = f"{len(effects)} records, from {describe(effects[0])}"
+    options = bounded(STORAGE, bound, summary)
+    if cancellable:
+        options["cancellation_type"] = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+    written: p.RecordsWritten = await workflow.execute_activity_method(
+        EngagementActivities.record_effects, batch, **options
+    )
+    return written.written
 
 
 def _step(engagement_id: str, state: EngagementState, spec: EngagementSpec, effect: Effect) -> _Step:

@@ -85,7 +85,12 @@ class EngagementWorkflow(EngagementCommands):
             self._spec, self._state, self._change, lanes=self._lanes, full=self._full if self._burst_bound else None
         )
         self._side_effects = SideEffectLanes(
-            self._spec, self._state, self._change, shown=self._show, full=self._full if self._burst_bound else None
+            self._spec,
+            self._state,
+            self._change,
+            shown=self._show,
+            full=self._full if self._burst_bound else None,
+            batch=self._burst_bound and workflow.patched("batched-records"),
         )
         publish = self._lanes and workflow.info().typed_search_attributes.get(sa.ENGAGEMENT_PHASE) is not None
         self._admin_view = AdminView(self._spec, self._state, publish=publish)

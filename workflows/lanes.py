@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.effects import Effect, ParkedEffect, describe
     from domain.spec import EngagementSpec
     from domain.state import EngagementState
-    from workflows.effects import STORAGE, ActivityOptions, perform
+    from workflows.effects import STORAGE, ActivityOptions, batch_at_head, perform, perform_records
 
 ERROR_CHARS = 300
 """How much of an effect's last error an alert and the status keep."""
@@ -56,11 +56,14 @@ class SideEffectLanes:
         *,
         shown: Callable[[], None],
         full: Callable[[], bool] | None = None,
+        batch: bool = False,
     ) -> None:
         self._shown = shown
         """Called when what admins see changes (an effect parked, an alert recorded)."""
         self._full = full
         """The ``burst-bound`` runs: whether the run is full (start nothing, cancel what is in flight)."""
+        self._batch = batch
+        """The ``batched-records`` runs: consecutive records at the head of the queue go in one activity."""
         self._spec = spec
         self._state = state
         self._change = change
@@ -88,23 +91,25 @@ class SideEffectLanes:
     def _is_full(self) -> bool:
         return self._full is not None and self._full()
 
-    async def _unless_full(self, work: Awaitable[None]) -> bool:
-        """Do ``work`` (an activity); True once it is done, False when the run filled up first and it was
-        cancelled (waited out: the attempt in flight has ended), so it is to be done again next run."""
+    async def _unless_full(self, work: Awaitable[int]) -> int:
+        """Do ``work`` (an activity) and return what it did (how many effects); 0 when the run filled up
+        first and it was cancelled (waited out: the attempt in flight has ended), so it is to be done
+        again next run."""
         if self._full is None:
-            await work
-            return True
+            return await work
         task = asyncio.ensure_future(work)
         await workflow.wait_condition(lambda: task.done() or self._is_full())
         if task.done():
-            await task
-            return True
+            return await task
         task.cancel()
         try:
-            await task
+            return await task  # it completed before the cancellation reached it
         except (ActivityError, asyncio.CancelledError):  # cancelled, or failed once more meanwhile
-            return False
-        return True  # it completed before the cancellation reached it
+            return 0
+
+    async def _one(self, work: Awaitable[None]) -> int:
+        await work
+        return 1
 
     async def _effects(self) -> None:
         state = self._state
@@ -114,24 +119,42 @@ class SideEffectLanes:
                 self._requeue_due()
                 continue
             effect = state.effects[0]
+            batch = batch_at_head(state.effects) if self._batch else []
             self._busy = True
             try:
-                done = await self._unless_full(
-                    perform(
-                        self._engagement_id,
-                        state,
-                        self._spec,
-                        effect,
-                        bound=self._spec.effect_park_after,
-                        cancellable=self._full is not None,
+                if len(batch) > 1:
+                    done = await self._unless_full(
+                        perform_records(
+                            self._engagement_id,
+                            state,
+                            self._spec,
+                            batch,
+                            bound=self._spec.effect_park_after,
+                            cancellable=self._full is not None,
+                        )
                     )
-                )
+                else:
+                    batch = [effect]
+                    done = await self._unless_full(
+                        self._one(
+                            perform(
+                                self._engagement_id,
+                                state,
+                                self._spec,
+                                effect,
+                                bound=self._spec.effect_park_after,
+                                cancellable=self._full is not None,
+                            )
+                        )
+                    )
             except ActivityError as error:
-                self._park(effect, error)
-                done = True  # set aside, no longer queued
+                self._park(effect, error)  # a batch fails only when its first record does
+                done = 1  # set aside, no longer queued
             finally:
                 self._busy = False
-            if done and state.effects and state.effects[0] is effect:
+            for performed in batch[:done]:
+                if not (state.effects and state.effects[0] is performed):
+                    break
                 state.effects.pop(0)
 
     async def _wait_for_work(self) -> None:
@@ -185,18 +208,20 @@ class SideEffectLanes:
             self._alerting = True
             try:
                 done = await self._unless_full(
-                    workflow.execute_activity_method(
-                        EngagementActivities.raise_alert,
-                        AlertInput(
-                            engagement_id=self._engagement_id,
-                            effect_id=alert.id,
-                            at=alert.at,
-                            kind=alert.kind,
-                            message=alert.message,
-                            details=alert.details,
-                        ),
-                        summary=f"admin alert: {alert.kind}",
-                        **self._cancellable(STORAGE),
+                    self._one(
+                        workflow.execute_activity_method(
+                            EngagementActivities.raise_alert,
+                            AlertInput(
+                                engagement_id=self._engagement_id,
+                                effect_id=alert.id,
+                                at=alert.at,
+                                kind=alert.kind,
+                                message=alert.message,
+                                details=alert.details,
+                            ),
+                            summary=f"admin alert: {alert.kind}",
+                            **self._cancellable(STORAGE),
+                        )
                     )
                 )
             finally:
