@@ -19,7 +19,7 @@ import html
 import logging
 import sys
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl
@@ -206,12 +206,18 @@ def certification_app(
 ) -> Starlette:
     limits = attempts or Attempts(clock)
 
-    def too_many(request: Request) -> Response | None:
-        if limits.allow(request.client.host if request.client else "unknown"):
-            return None
-        response = _page("Too many requests", "<p>Please wait a minute, then open your link again.</p>", 429)
-        response.headers["Retry-After"] = "60"
-        return response
+    def limited(handle: Callable[[Request, str], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """A ``/c/<token>`` route behind the rate limit, handed its token (cut just past the longest a link
+        can be, so an oversized one is refused without being read whole)."""
+
+        async def endpoint(request: Request) -> Response:
+            if not limits.allow(request.client.host if request.client else "unknown"):
+                response = _page("Too many requests", "<p>Please wait a minute, then open your link again.</p>", 429)
+                response.headers["Retry-After"] = "60"
+                return response
+            return await handle(request, str(request.path_params["token"])[: MAX_TOKEN_CHARS + 1])
+
+        return endpoint
 
     async def open_round(token: str) -> tuple[LinkClaims, CertificationView] | None:
         try:
@@ -229,20 +235,14 @@ def certification_app(
             return None
         return claims, view
 
-    async def show(request: Request) -> Response:
-        if refused := too_many(request):
-            return refused
-        token = str(request.path_params["token"])[: MAX_TOKEN_CHARS + 1]
+    async def show(request: Request, token: str) -> Response:
         opened = await open_round(token)
         if opened is None:
             return _refused()
         _, view = opened
         return _page("Access certification", _form(token, signer.form_token(token), view))
 
-    async def answer(request: Request) -> Response:
-        if refused := too_many(request):
-            return refused
-        token = str(request.path_params["token"])[: MAX_TOKEN_CHARS + 1]
+    async def answer(request: Request, token: str) -> Response:
         form = await _form_body(request)
         if form is None:
             return _page("Not accepted", "<p>The form could not be read. Please open your link again.</p>", 400)
@@ -288,8 +288,8 @@ def certification_app(
 
     return Starlette(
         routes=[
-            Route("/c/{token}", show, methods=["GET"]),
-            Route("/c/{token}", answer, methods=["POST"]),
+            Route("/c/{token}", limited(show), methods=["GET"]),
+            Route("/c/{token}", limited(answer), methods=["POST"]),
             HEALTH,
         ]
     )

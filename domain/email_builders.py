@@ -6,6 +6,7 @@ workflow and a missing fact is a type error (mypy), never a blank in a client's 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from domain.email_facts import (
@@ -67,6 +68,11 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     return f"{count} {singular if count == 1 else (plural_form or singular + 's')}"
 
 
+def engineer_lines(engineers: Iterable[EngineerState], detail: Callable[[EngineerState], str]) -> str:
+    """One line per engineer, as the client knows them: ``- Name (email)`` followed by ``detail``."""
+    return "\n".join(f"- {e.spec.name} ({e.email}){detail(e)}" for e in engineers)
+
+
 def _names(state: EngagementState) -> dict[str, str]:
     return {e.email.lower(): e.spec.name for e in state.engineers}
 
@@ -122,11 +128,10 @@ def check_consent_reminder(client: str, engineer: EngineerSpec, checks: list[str
 
 
 def roster(state: EngagementState) -> str:
-    lines = []
-    for e in state.current_engineers():
-        groups = listing(e.groups, "no group yet")
-        lines.append(f"- {e.spec.name} ({e.email}), {label(e.spec.role)}: {groups}; {CHECK_LABELS[e.check]}")
-    return "\n".join(lines)
+    return engineer_lines(
+        state.current_engineers(),
+        lambda e: f", {label(e.spec.role)}: {listing(e.groups, 'no group yet')}; {CHECK_LABELS[e.check]}",
+    )
 
 
 def access_granted(spec: EngagementSpec, state: EngagementState) -> AccessGrantedFacts:
@@ -312,9 +317,7 @@ def emergency_revocation(
 ) -> EmergencyRevocationFacts:
     return EmergencyRevocationFacts(
         engagement=engagement(spec, state),
-        engineers="\n".join(
-            f"- {e.spec.name} ({e.email}): every group removed, identity deactivated" for e in affected
-        ),
+        engineers=engineer_lines(affected, lambda _: ": every group removed, identity deactivated"),
         reason=reason,
         revoked_at=iso(now),
     )
@@ -331,9 +334,7 @@ def access_restored(
     """Once the IAM confirms it: whose access came back after an emergency revocation, and to what."""
     return AccessRestoredFacts(
         engagement=engagement(spec, state),
-        engineers="\n".join(
-            f"- {e.spec.name} ({e.email}), {label(e.spec.role)}: {listing(e.groups, 'no group')}" for e in restored
-        ),
+        engineers=engineer_lines(restored, lambda e: f", {label(e.spec.role)}: {listing(e.groups, 'no group')}"),
         reason=reason,
         restored_by=restored_by,
         restored_at=iso(now),

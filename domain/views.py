@@ -254,6 +254,11 @@ def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
 
 
+def _moment_line(name: str, moment: datetime | None) -> str:
+    """A line of the status's timeline: the name, then the moment in a column of its own."""
+    return f"  {name:<17} {_when(moment)}"
+
+
 def format_status(view: StatusView) -> str:
     t = view.timeline
     state = "settled" if view.settled else f"converging ({view.pending_effects} step(s) pending)"
@@ -263,17 +268,22 @@ def format_status(view: StatusView) -> str:
         f"state: {state}" + (" · ALL ACCESS SUSPENDED (emergency)" if view.access_suspended else ""),
         "",
         "timeline",
-        f"  contract signed   {_when(t.contract_signed_at)}",
-        f"  NDA signed        {_when(t.nda_signed_at)}",
-        f"  notice given      {_when(t.notice_given_at)}",
-        f"  end date          {_when(t.end_date)}",
-        f"  transition ends   {_when(t.transition_ends_at)}",
-        f"  closed            {_when(t.closed_at)}",
+        *(
+            _moment_line(name, at)
+            for name, at in (
+                ("contract signed", t.contract_signed_at),
+                ("NDA signed", t.nda_signed_at),
+                ("notice given", t.notice_given_at),
+                ("end date", t.end_date),
+                ("transition ends", t.transition_ends_at),
+                ("closed", t.closed_at),
+            )
+        ),
     ]
     if view.next_deadline:
-        lines.append(f"  next deadline     {_when(view.next_deadline.at)}  {view.next_deadline.label}")
+        lines.append(_moment_line("next deadline", view.next_deadline.at) + f"  {view.next_deadline.label}")
     if view.last_access_review_at:
-        lines.append(f"  last access review {_when(view.last_access_review_at)}")
+        lines.append(_moment_line("last access review", view.last_access_review_at))
     lines += ["", "engineers"]
     for e in view.engineers:
         state = "removed" if e.removed else ("active" if e.identity_active else "no active identity")
