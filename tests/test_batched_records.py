@@ -102,6 +102,7 @@ async def _batch_then_park(env: WorkflowEnvironment, harness: Harness, store: En
         [parked_effect] = await eventually(parked, "the refused document parked alone")
         assert parked_effect.what == f"document record {REFUSED.value}"
         assert "refused by the test" in parked_effect.last_error
+
         async def the_rest_delivered() -> bool:  # the documents behind the parked one go on
             return await delivered(store, handle.id) == ALL - {REFUSED.value}
 
