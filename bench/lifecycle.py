@@ -4,7 +4,8 @@
 
 Each run drives (a) one full engagement, contract to closed, against the real PostgreSQL and
 scim2-server, as tests/test_lifecycle.py does, then (b) the baseline workflow (bench/baseline.py)
-with as many activities, timers and updates as (a)'s history showed. Both run on the same
+with an activity per side effect (a record_effects batch counted as its records) and as many timers
+and updates as (a)'s history showed. Both run on the same
 time-skipping test server, client and data converter; one warm-up run of each is discarded.
 See bench/README.md for how to read the ratio.
 """
@@ -61,22 +62,37 @@ class HistoryShape:
     updates: int
     workflow_tasks: int
     child_workflows: int
+    side_effects: int = 0
+    """Activities, a ``record_effects`` batch counted as its records: the lifecycle's side effects."""
 
     @classmethod
     def of(cls, events: Sequence[Any]) -> HistoryShape:
         types = [event.event_type for event in events]
+        activities = types.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
         return cls(
             events=len(types),
-            activities=types.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED),
+            activities=activities,
             timers=types.count(EventType.EVENT_TYPE_TIMER_STARTED),
             updates=types.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED),
             workflow_tasks=types.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
             child_workflows=types.count(EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED),
+            side_effects=activities + sum(len(records) - 1 for records in batched_records(events)),
         )
 
     def baseline(self, **changes: Any) -> BaselineShape:
-        """The bare workflow of this shape: as many activities, timers, updates and children."""
-        return BaselineShape(self.activities, self.timers, self.updates, self.child_workflows, **changes)
+        """The bare workflow of this shape: an activity per side effect (as a plain Temporal workflow
+        performs them: one record, email or IAM change each), as many timers, updates and children."""
+        return BaselineShape(self.side_effects, self.timers, self.updates, self.child_workflows, **changes)
+
+
+def batched_records(events: Sequence[Any]) -> list[list[Any]]:
+    """The records of each ``record_effects`` activity the history scheduled (``batched-records``)."""
+    return [
+        json.loads(attributes.input.payloads[0].data)["records"]
+        for event in events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and (attributes := event.activity_task_scheduled_event_attributes).activity_type.name == "record_effects"
+    ]
 
 
 @dataclass
@@ -224,7 +240,7 @@ def medians(runs: list[Run]) -> dict[str, float]:
     result = {"ratio": median([r.ratio for r in runs])}
     for side, measured in shapes.items():
         result[f"{side}_seconds"] = median([m.seconds for m in measured])
-        for field in ("events", "activities", "timers", "updates", "workflow_tasks"):
+        for field in ("events", "activities", "side_effects", "timers", "updates", "workflow_tasks"):
             result[f"{side}_{field}"] = median([float(getattr(m.history, field)) for m in measured])
     return result
 
@@ -237,6 +253,7 @@ def table(runs: list[Run], middle: dict[str, float]) -> str:
         "ratio a/b",
         "events a/b",
         "activities",
+        "effects",
         "timers",
         "updates",
         "wf tasks",
@@ -249,6 +266,7 @@ def table(runs: list[Run], middle: dict[str, float]) -> str:
             f"{r.ratio:.1f}",
             f"{r.product.history.events}/{r.baseline.history.events}",
             f"{r.product.history.activities}/{r.baseline.history.activities}",
+            f"{r.product.history.side_effects}/{r.baseline.history.side_effects}",
             f"{r.product.history.timers}/{r.baseline.history.timers}",
             f"{r.product.history.updates}/{r.baseline.history.updates}",
             f"{r.product.history.workflow_tasks}/{r.baseline.history.workflow_tasks}",
@@ -265,7 +283,7 @@ def table(runs: list[Run], middle: dict[str, float]) -> str:
             f"{middle['product_seconds']:.2f}",
             f"{middle['baseline_seconds']:.2f}",
             f"{middle['ratio']:.1f}",
-            *(pair(name) for name in ("events", "activities", "timers", "updates", "workflow_tasks")),
+            *(pair(name) for name in ("events", "activities", "side_effects", "timers", "updates", "workflow_tasks")),
         )
     )
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
