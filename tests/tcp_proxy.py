@@ -5,6 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.db import create_engine
+from tests.conftest import free_port
 
 
 class TcpProxy:
@@ -49,3 +57,20 @@ class TcpProxy:
                 await writer.drain()
         with contextlib.suppress(ConnectionError, OSError, RuntimeError):
             writer.close()
+
+
+@contextlib.asynccontextmanager
+async def database_behind_proxy(database_url: str) -> AsyncIterator[tuple[TcpProxy, AsyncEngine]]:
+    """An engine that reaches the test database through a proxy the test can cut (skipped where the
+    database is not reached over loopback TCP)."""
+    parts = urlsplit(database_url)
+    if parts.hostname not in ("127.0.0.1", "localhost") or parts.port is None:
+        pytest.skip("the database is not reached over loopback TCP here: no proxy to cut")
+    proxy = TcpProxy(parts.port, free_port())
+    await proxy.up()
+    engine = create_engine(urlunsplit(parts._replace(netloc=f"127.0.0.1:{proxy.port}")))
+    try:
+        yield proxy, engine
+    finally:
+        await proxy.down()
+        await engine.dispose()

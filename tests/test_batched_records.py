@@ -11,22 +11,19 @@ import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import pytest
 from sqlalchemy import text
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.db import EngagementStore, create_engine
+from adapters.db import EngagementStore
 from adapters.scim import ScimDirectory
 from domain.commands import RetryParkedEffect
 from domain.vocabulary import KnowledgeTransferDocument, Phase
-from tests.conftest import free_port
 from tests.helpers import Harness, eventually
 from tests.histories_io import keep
-from tests.tcp_proxy import TcpProxy
+from tests.tcp_proxy import TcpProxy, database_behind_proxy
 
 REFUSED = KnowledgeTransferDocument.INFRASTRUCTURE_DOCUMENTATION
 """The document the database refuses until the test lets it through."""
@@ -56,19 +53,9 @@ async def batches(handle: WorkflowHandle[Any, Any]) -> list[tuple[list[dict[str,
 async def test_queued_records_go_in_one_activity_and_one_that_fails_is_parked_alone(
     env: WorkflowEnvironment, database_url: str, store: EngagementStore, tenant: ScimDirectory, tmp_path: Path
 ) -> None:
-    parts = urlsplit(database_url)
-    if parts.hostname not in ("127.0.0.1", "localhost") or parts.port is None:
-        pytest.skip("the database is not reached over loopback TCP here: no proxy to cut")
-    proxy = TcpProxy(parts.port, free_port())
-    await proxy.up()
-    netloc = parts.netloc.rsplit(":", 1)[0] + f":{proxy.port}"
-    engine = create_engine(urlunsplit(parts._replace(netloc=netloc)))
-    try:
+    async with database_behind_proxy(database_url) as (proxy, engine):
         async with Harness.running(env.client, EngagementStore(engine), tenant, tmp_path) as harness:
             await _batch_then_park(env, harness, store, proxy)
-    finally:
-        await proxy.down()
-        await engine.dispose()
 
 
 async def _batch_then_park(env: WorkflowEnvironment, harness: Harness, store: EngagementStore, proxy: TcpProxy) -> None:

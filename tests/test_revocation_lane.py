@@ -11,13 +11,12 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.db import EngagementStore, create_engine
+from adapters.db import EngagementStore
 from adapters.email import SendGridSender
 from adapters.scim import ScimDirectory
 from domain.commands import (
@@ -30,10 +29,9 @@ from domain.commands import (
     ScheduleSession,
 )
 from domain.vocabulary import Phase
-from tests.conftest import free_port
 from tests.helpers import Harness, eventually
 from tests.sendgrid_peer import SendGridPeer
-from tests.tcp_proxy import TcpProxy
+from tests.tcp_proxy import database_behind_proxy
 
 ENGINEERS = ("alice@firm.example", "bob@firm.example", "carol@firm.example")
 
@@ -141,23 +139,11 @@ async def test_a_parked_effect_can_be_dropped_with_a_reason_and_the_engagement_c
         assert dropped and all(e.actor == "ops" and e.details["reason"] == "phoned the client" for e in dropped)
 
 
-def _through(proxy_port: int, url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=f"127.0.0.1:{proxy_port}"))
-
-
 async def test_our_database_down_during_an_emergency_revocation_delays_only_the_records(
     env: WorkflowEnvironment, database_url: str, store: EngagementStore, tenant: ScimDirectory, tmp_path: Path
 ) -> None:
-    parts = urlsplit(database_url)
-    if parts.hostname not in ("127.0.0.1", "localhost") or parts.port is None:
-        pytest.skip("the database is not reached over loopback TCP here: no proxy to cut")
-    proxy = TcpProxy(parts.port, free_port())
-    await proxy.up()
-    engine = create_engine(_through(proxy.port, database_url))
-    behind_proxy = EngagementStore(engine)
-    try:
-        async with Harness.running(env.client, behind_proxy, tenant, tmp_path) as harness:
+    async with database_behind_proxy(database_url) as (proxy, engine):
+        async with Harness.running(env.client, EngagementStore(engine), tenant, tmp_path) as harness:
             handle = await harness.start(harness.spec())
             await harness.drive_to(handle, Phase.DELIVERY)
             assert not await nobody_has_access(harness)
@@ -176,9 +162,6 @@ async def test_our_database_down_during_an_emergency_revocation_delays_only_the_
                 return all(g.revoked_at is not None for g in rows) and "emergency_revocation" in audit
 
             await eventually(recorded, "the ledger and audit rows written once the database is back", 120)
-    finally:
-        await proxy.down()
-        await engine.dispose()
 
 
 async def test_a_revocation_sent_while_a_grant_is_in_flight_is_applied_at_once(

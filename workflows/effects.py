@@ -109,7 +109,7 @@ async def perform(
     await workflow.execute_activity_method(step.activity, step.arg, **options)
 
 
-async def perform_records(
+async def perform_all(
     engagement_id: str,
     state: EngagementState,
     spec: EngagementSpec,
@@ -118,9 +118,12 @@ async def perform_records(
     *,
     cancellable: bool,
 ) -> int:
-    """Write several queued records in one activity, in order; how many were written. The activity fails
-    (ActivityError once it has failed for ``bound``) only when the first cannot be written: a later one
-    that fails ends the batch early, and is the head of the next."""
+    """Perform one effect, or write several queued records in one activity, in order; how many were
+    done. A batch fails (ActivityError once it has failed for ``bound``) only when its first record
+    cannot be written: a later one that fails ends the batch early, and is the head of the next."""
+    if len(effects) == 1:
+        await perform(engagement_id, state, spec, effects[0], bound, cancellable=cancellable)
+        return 1
     steps = [_step(engagement_id, state, spec, effect) for effect in effects]
     batch = p.RecordBatch(records=[p.RecordStep.of(step.arg) for step in steps])
     summary = f"{len(effects)} records, from {describe(effects[0])}"

@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.effects import Effect, ParkedEffect, describe
     from domain.spec import EngagementSpec
     from domain.state import EngagementState
-    from workflows.effects import STORAGE, ActivityOptions, batch_at_head, perform, perform_records
+    from workflows.effects import STORAGE, ActivityOptions, batch_at_head, perform_all
 
 ERROR_CHARS = 300
 """How much of an effect's last error an alert and the status keep."""
@@ -120,33 +120,20 @@ class SideEffectLanes:
                 continue
             effect = state.effects[0]
             batch = batch_at_head(state.effects) if self._batch else []
+            if len(batch) < 2:
+                batch = [effect]
             self._busy = True
             try:
-                if len(batch) > 1:
-                    done = await self._unless_full(
-                        perform_records(
-                            self._engagement_id,
-                            state,
-                            self._spec,
-                            batch,
-                            bound=self._spec.effect_park_after,
-                            cancellable=self._full is not None,
-                        )
+                done = await self._unless_full(
+                    perform_all(
+                        self._engagement_id,
+                        state,
+                        self._spec,
+                        batch,
+                        bound=self._spec.effect_park_after,
+                        cancellable=self._full is not None,
                     )
-                else:
-                    batch = [effect]
-                    done = await self._unless_full(
-                        self._one(
-                            perform(
-                                self._engagement_id,
-                                state,
-                                self._spec,
-                                effect,
-                                bound=self._spec.effect_park_after,
-                                cancellable=self._full is not None,
-                            )
-                        )
-                    )
+                )
             except ActivityError as error:
                 self._park(effect, error)  # a batch fails only when its first record does
                 done = 1  # set aside, no longer queued
