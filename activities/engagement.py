@@ -8,7 +8,8 @@ the desired state and are read back.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import activity
@@ -367,7 +368,10 @@ class EngagementActivities:
     async def record_effects(self, batch: RecordBatch) -> RecordsWritten:
         """Write queued records in order, each as its own activity would (each keyed by its effect, so a
         retry writes nothing twice). Fails only when the first cannot be written; a later failure ends
-        the batch early, and that record leads the next one."""
+        the batch early, and that record leads the next one. Past half its time the batch ends early
+        too, so a slow database makes batches shorter, never an attempt that always times out."""
+        timeout = activity.info().start_to_close_timeout or timedelta(seconds=30)
+        stop_after = time.monotonic() + timeout.total_seconds() / 2
         writers: dict[type[Any], Any] = {
             RecordEngagementInput: self.record_engagement,
             PhaseChange: self.record_phase,
@@ -379,6 +383,8 @@ class EngagementActivities:
             QuestionInput: self.save_question,
         }
         for written, step in enumerate(batch.records):
+            if written and time.monotonic() > stop_after:
+                return RecordsWritten(written=written)
             record = step.parsed()
             try:
                 await writers[type(record)](record)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import text
 from temporalio.testing import ActivityEnvironment
 
 from activities.engagement import EngagementActivities
-from activities.payloads import AlertInput, AuditInput, RecordEngagementInput
+from activities.payloads import AlertInput, AuditInput, RecordBatch, RecordEngagementInput, RecordStep
 from adapters.alerts import AlertStore
 from adapters.db import EngagementStore
 from adapters.scim import DirectoryPool
@@ -47,3 +48,38 @@ async def test_an_effect_done_again_in_the_next_run_is_audited_once(store: Engag
     assert actions.count("engagement_recorded") == 1 and actions.count("noted") == 1
     assert actions.count("unkeyed") == 2  # without an effect id (queued before ids): a key per run
     assert [row.kind for row in await AlertStore(store.engine).alerts(engagement)] == ["effect_parked"]
+
+
+async def test_a_batch_on_a_slow_database_ends_early_with_what_it_wrote(store: EngagementStore) -> None:
+    """Each write takes 0.4 s (a trigger sleeps): a batch whose attempt may run 1 s stops after half of
+    that, having written its first records once; the rest is the next batch's."""
+    activities = EngagementActivities(store, DirectoryPool({}), AlertStore(store.engine))
+    engagement = f"engagement-SLOW-{uuid.uuid4().hex[:8]}"
+    notes = [
+        AuditInput(engagement_id=engagement, effect_id=n, at=AT, actor="ops", action=f"note {n}") for n in range(1, 6)
+    ]
+    batch = RecordBatch(records=[RecordStep.of(note) for note in notes])
+    environment = ActivityEnvironment()
+    environment.info = dataclasses.replace(
+        environment.info, workflow_id=engagement, start_to_close_timeout=timedelta(seconds=1)
+    )
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "CREATE FUNCTION slow_audit() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.engagement_id = '{engagement}' THEN PERFORM pg_sleep(0.4); END IF; RETURN NEW; END "
+                "$$ LANGUAGE plpgsql"
+            )
+        )
+        await conn.execute(
+            text("CREATE TRIGGER slow_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION slow_audit()")
+        )
+    try:
+        done = await environment.run(activities.record_effects, batch)
+    finally:
+        async with store.engine.begin() as conn:
+            await conn.execute(text("DROP TRIGGER slow_audit ON audit_log"))
+            await conn.execute(text("DROP FUNCTION slow_audit()"))
+    assert 1 <= done.written <= 2  # each write takes 0.4 s at least: past 0.5 s after the second
+    actions = [entry.action for entry in await store.audit_entries(engagement)]
+    assert actions == [f"note {n}" for n in range(1, done.written + 1)]
