@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -27,9 +28,22 @@ from domain.decisions.change import ContinuingAsNew
 
 log = logging.getLogger("updates")
 NOT_READY = "temporal.api.errordetails.v1.WorkflowNotReadyFailure"
-ATTEMPTS = 8
+RESEND_FOR = 90.0
+"""Seconds of pauses over which a dropped or refused command is sent again: longer than the longest
+side effect a full run waits out before it continues as new (an email attempt, 30 s)."""
 FIRST_PAUSE = 0.05
-"""Seconds before the first resend; doubled each time (about 6 s in all)."""
+"""Seconds before the first resend; doubled each time up to ``LONGEST_PAUSE``."""
+LONGEST_PAUSE = 2.0
+_sleep = asyncio.sleep
+
+
+def pauses() -> Iterator[float]:
+    """The pauses between sends, ``RESEND_FOR`` seconds in all."""
+    pause, total = FIRST_PAUSE, 0.0
+    while total + pause <= RESEND_FOR:
+        yield pause
+        total += pause
+        pause = min(pause * 2, LONGEST_PAUSE)
 
 
 def not_ready(error: RPCError) -> bool:
@@ -52,26 +66,26 @@ async def execute(
     rpc_timeout: timedelta | None = None,
 ) -> Ack:
     """Execute ``update`` (a workflow method or its name) with ``command``; resend only if dropped or
-    refused unapplied (a closing run), at most ``ATTEMPTS`` times in all."""
+    refused unapplied (a closing run), for ``RESEND_FOR`` seconds of pauses at the most."""
     update_id = f"{type(command).__name__}-{uuid.uuid4()}"
-    pause = FIRST_PAUSE
-    for attempt in range(1, ATTEMPTS + 1):
+    waits = pauses()
+    while True:
         try:
             ack: Ack = await handle.execute_update(
                 update, command, id=update_id, result_type=Ack, rpc_timeout=rpc_timeout
             )
             return ack
         except RPCError as error:
-            if attempt == ATTEMPTS or not not_ready(error):
+            pause = next(waits, None) if not_ready(error) else None
+            if pause is None:
                 raise
             log.info("update %s dropped with a failed workflow task; sending it again", update_id)
         except WorkflowUpdateFailedError as error:
-            if attempt == ATTEMPTS or not refused_for_the_next_run(error):
+            pause = next(waits, None) if refused_for_the_next_run(error) else None
+            if pause is None:
                 raise
             log.info("update %s refused by a run continuing as new; sending it to the next run", update_id)
-        await asyncio.sleep(pause)
-        pause *= 2
-    raise AssertionError("unreachable")  # the last attempt returns or raises
+        await _sleep(pause)
 
 
 async def signal_if_running(client: Client, workflow_id: str, signal: str, arg: Any) -> bool:

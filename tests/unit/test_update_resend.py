@@ -58,8 +58,15 @@ class Server:
 
 
 @pytest.fixture(autouse=True)
-def no_pause(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(updates, "FIRST_PAUSE", 0.0)
+def no_pause(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The pauses are taken note of, not waited."""
+    paused: list[float] = []
+
+    async def note(seconds: float) -> None:
+        paused.append(seconds)
+
+    monkeypatch.setattr(updates, "_sleep", note)
+    return paused
 
 
 def test_the_not_ready_failure_is_recognised_by_its_detail() -> None:
@@ -90,11 +97,16 @@ async def test_any_other_failure_reaches_the_caller_at_once(failure: Exception) 
 
 
 @pytest.mark.parametrize("dropped", [NOT_READY, FULL], ids=["not-ready", "continuing-as-new"])
-async def test_resending_gives_up_after_its_attempts(dropped: Exception) -> None:
-    server = Server(*[dropped] * updates.ATTEMPTS)
+async def test_resending_outlasts_an_effect_a_full_run_waits_out_then_gives_up(
+    dropped: Exception, no_pause: list[float]
+) -> None:
+    attempts = len(list(updates.pauses())) + 1
+    server = Server(*[dropped] * attempts)
     with pytest.raises(type(dropped)):
         await updates.execute(server, "ask_question", QUESTION)  # type: ignore[arg-type]
-    assert len(server.ids) == updates.ATTEMPTS
+    assert len(server.ids) == attempts and len(set(server.ids)) == 1
+    assert 60 < sum(no_pause) <= updates.RESEND_FOR  # beyond an email attempt's 30 s, twice over
+    assert max(no_pause) == updates.LONGEST_PAUSE and no_pause == sorted(no_pause)
 
 
 async def test_a_command_refused_by_a_run_continuing_as_new_is_sent_to_the_next_run() -> None:
