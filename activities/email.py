@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from html import escape
 from typing import Any
 
 from pydantic import BaseModel
@@ -104,6 +105,7 @@ class EmailActivities:
         """Hand one recipient's message over unless it was already; True if sent, False if refused."""
         key = message_key(request.engagement_id, request.step, recipient.email, request.occurrence)
         rendered = self._render(request, recipient, key)
+        text, html = _for_the_record(request, rendered)
         row, claimed = await self._outbox.claim_for_sending(
             {
                 "message_key": key,
@@ -113,8 +115,8 @@ class EmailActivities:
                 "recipient": recipient.email.lower(),
                 "occurrence": request.occurrence,
                 "subject": rendered.subject,
-                "body_text": rendered.text,
-                "body_html": rendered.html,
+                "body_text": text,
+                "body_html": html,
             },
             provider=self._mailer.name,
         )
@@ -234,3 +236,17 @@ class EmailActivities:
 
     def all(self) -> list[Any]:
         return [self.send_email]
+
+
+LINK_WITHHELD = "(personal link withheld from the record)"
+
+
+def _for_the_record(request: EmailRequest, rendered: RenderedEmail) -> tuple[str, str]:
+    """The bodies the outbox keeps: what was sent, but a signed link (a credential until it expires)
+    is only in the email itself."""
+    link = request.facts.get("link") if request.kind is EmailKind.ACCESS_CERTIFICATION else None
+    if not isinstance(link, str) or not link.startswith("http"):
+        return rendered.text, rendered.html
+    text = rendered.text.replace(link, LINK_WITHHELD)
+    html = rendered.html.replace(escape(link), escape(LINK_WITHHELD)).replace(link, escape(LINK_WITHHELD))
+    return text, html

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email
+import email.policy
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +210,13 @@ class Harness:
         """What the SCIM server really holds for this person."""
         readback = await self.tenant.read_identity(email, frozenset(ALL_GROUPS))
         return IdentityView(exists=readback.exists, active=readback.active, groups=set(readback.groups))
+
+    def received(self, kind: str) -> list[EmailMessage]:
+        """The emails of one kind as their recipients got them (the outbox folder's ``.eml`` files)."""
+        parsed = [
+            email.message_from_bytes(path.read_bytes(), policy=email.policy.default) for path in self.outbox_files()
+        ]
+        return [m for m in parsed if isinstance(m, EmailMessage) and m["X-Email-Kind"] == kind]
 
     def outbox_files(self) -> list[Path]:
         return sorted(self.outbox.glob("*.eml")) if self.outbox.exists() else []

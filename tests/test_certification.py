@@ -15,6 +15,7 @@ import pytest_asyncio
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities.email import LINK_WITHHELD
 from adapters.certification_links import LinkSigner
 from adapters.db import EngagementStore
 from adapters.evidence import engagement_records
@@ -49,9 +50,15 @@ def carol_only(harness: Harness, default: str) -> EngagementSpec:
 
 
 async def certification_links(harness: Harness, handle: WorkflowHandle[Any, Any]) -> list[str]:
+    """The links as the IAM owner reads them in the emails; the outbox's record of each email keeps
+    everything but the link (a credential until the round is due)."""
     rows = [r for r in await harness.mail.outbox(handle.id) if r.kind == "access_certification"]
     assert all(r.recipient == "ian@acme.example" and r.state == "sent" for r in rows)
-    return [m.group(0) for r in rows if (m := LINK.search(r.body_text))]
+    assert all(LINK_WITHHELD in r.body_text and not LINK.search(r.body_text + r.body_html) for r in rows)
+    received = harness.received("access_certification")
+    assert len(received) == len(rows) and all(m["To"].addresses[0].addr_spec == "ian@acme.example" for m in received)
+    bodies = [part.get_content() for m in received if (part := m.get_body(("plain",))) is not None]
+    return [m.group(0) for body in bodies if (m := LINK.search(body))]
 
 
 async def test_an_unanswered_round_applies_the_rule_at_its_due_date(
