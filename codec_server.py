@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import contextlib
 import hashlib
 import hmac
 import html
@@ -26,12 +28,14 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import uvicorn
 from google.protobuf import json_format
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -261,11 +265,44 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def serve(settings: Settings, host: str, port: int) -> None:
-    app = app_from_settings(settings)
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+def _server(settings: Settings, host: str, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(app_from_settings(settings), host=host, port=port, log_config=None, access_log=False)
     log.info("codec server on http://%s:%d (origins: %s)", host, port, ", ".join(settings.codec_cors_origin_list()))
-    await uvicorn.Server(config).serve()  # handles SIGINT/SIGTERM: drains requests, then returns
+    return uvicorn.Server(config)
+
+
+async def serve(settings: Settings, host: str, port: int) -> None:
+    await _server(settings, host, port).serve()  # handles SIGINT/SIGTERM: drains requests, then returns
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[None]:
+    """The codec server in the background for the block (the demo's way)."""
+    server = _server(settings, settings.codec_host, settings.codec_port)
+    task = asyncio.create_task(server.serve())
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
+
+
+def local_encryption(settings: Settings, path: Path) -> Settings:
+    """Settings that encrypt every payload with a key kept in ``path`` (made once, readable by its owner
+    only), and a codec token from the same file: for a machine whose operator set no keys (the demo)."""
+    if not path.exists():
+        secrets = {"payload_key": new_key(), "codec_token": base64.urlsafe_b64encode(os.urandom(32)).decode()}
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            json.dump(secrets, file)
+    secrets = json.loads(path.read_text(encoding="utf-8"))
+    return settings.model_copy(
+        update={
+            "payload_keys": {"local": SecretStr(secrets["payload_key"])},
+            "payload_key_id": "local",
+            "codec_auth_token": settings.codec_auth_token or SecretStr(secrets["codec_token"]),
+        }
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -32,6 +32,7 @@ from pydantic import SecretStr
 from temporalio.client import Client
 
 import certification
+import codec_server
 from adapters import search_attributes
 from adapters.checkr import CheckrProvider
 from adapters.checkr_webhook import ProviderEventProcessor, WorkflowSignalNotifier
@@ -227,6 +228,7 @@ async def main(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         asyncio.get_running_loop().add_signal_handler(signum, main_task.cancel)
     settings = Settings()
+    started = time.time()
     run_dir = settings.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     spec = load_spec(args.spec, allow_short_durations=True)  # the demo's durations are minutes by design
@@ -234,13 +236,21 @@ async def main(args: argparse.Namespace) -> int:
     spec = spec.model_copy(update={"contract_id": f"{spec.contract_id}-{suffix}"})
     scim_port = int(spec.iam.scim_base_url.split(":")[2].split("/")[0])
     tenant = spec.iam.scim_base_url.rstrip("/").rsplit("/", 1)[1]
+    if not settings.payload_keys and settings.payload_keys_file is None:  # no history in clear, even here
+        settings = codec_server.local_encryption(settings, run_dir / "demo-secrets.json")
+        log.info(
+            "payloads encrypted (key and codec token in %s): to read them in the UI, sign in at "
+            "http://localhost:%d/login with the token and tick the UI's 'Include cross-origin credentials'",
+            run_dir / "demo-secrets.json",
+            settings.codec_port,
+        )
 
     temporal = [
         str(BIN / "temporal"), "server", "start-dev",
         "--ip", "127.0.0.1", "--port", "7233", "--ui-port", "8233",
         "--db-filename", str(run_dir / "temporal.db"),
         "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
-        "--log-level", "warn",
+        "--log-level", "warn", "--ui-codec-endpoint", f"http://localhost:{settings.codec_port}",
     ]  # fmt: skip
     scim = [str(BIN / "scim2-server"), "--port", str(scim_port), "--tenant", tenant]
     with contextlib.ExitStack() as stack:
@@ -285,11 +295,12 @@ async def main(args: argparse.Namespace) -> int:
             engagement_worker(client, settings, url),
             _provider_webhook(screening, client, url),
             certification.serving(settings, client),
+            codec_server.serving(settings),
         ):
             handle = await start_engagement(client, spec, settings.task_queue)
             log.info("started %s: http://localhost:8233/namespaces/default/workflows/%s", handle.id, handle.id)
             outbox = settings.resolved_outbox_dir()
-            owner = asyncio.create_task(iam_owner(outbox, {"dan@firm.example"}, asyncio.sleep))
+            owner = asyncio.create_task(iam_owner(outbox, {"dan@firm.example"}, asyncio.sleep, since=started))
             try:
                 await play(client, handle.id, iam, screening, asyncio.sleep)
             finally:

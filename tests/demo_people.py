@@ -19,13 +19,16 @@ log = logging.getLogger("demo")
 CERTIFICATION_LINK = re.compile(r"https?://[^\s\"<>]+/c/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
-async def iam_owner(outbox: Path, revoke: set[str], pause: Callable[[float], Awaitable[None]]) -> None:
-    """The client's IAM owner: opens each certification link the emails bring, on the page revokes the
+async def iam_owner(
+    outbox: Path, revoke: set[str], pause: Callable[[float], Awaitable[None]], since: float = 0.0
+) -> None:
+    """The client's IAM owner: opens each certification link the emails written since ``since`` (a
+    time stamp: earlier runs' links were signed with their own key) bring, on the page revokes the
     engineers in ``revoke`` and keeps the others, as a person with a browser would (no script needed)."""
     answered: set[str] = set()
     async with httpx2.AsyncClient(timeout=10) as http:
         while True:
-            for link in sorted(_certification_links(outbox) - answered):
+            for link in sorted(_certification_links(outbox, since) - answered):
                 answered.add(link)
                 page = await http.get(link)
                 csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
@@ -42,9 +45,9 @@ async def iam_owner(outbox: Path, revoke: set[str], pause: Callable[[float], Awa
             await pause(2)
 
 
-def _certification_links(outbox: Path) -> set[str]:
+def _certification_links(outbox: Path, since: float) -> set[str]:
     links = set()
-    for path in outbox.glob("*.eml"):
+    for path in (p for p in outbox.glob("*.eml") if p.stat().st_mtime >= since):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         body = message.get_body(("plain",))
         if isinstance(body, email.message.EmailMessage):
