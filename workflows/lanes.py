@@ -1,5 +1,7 @@
-"""The side-effect lanes of an engagement: emails and records in one, admin alerts in another, both
-apart from the IAM, so no email, record or database outage can hold back a grant or a revocation.
+"""The side-effect lanes of an engagement: records in one, emails in another (``email-lane`` runs;
+one lane for both before), admin alerts in a third, all apart from the IAM, so no email, record or
+database outage can hold back a grant or a revocation, nor an email outage a record. Each lane keeps
+the queue's order among its own effects.
 
 An effect that keeps failing past the engagement's bound (``effect_park_after``) is parked: an admin
 alert names it and its last error, the effects behind it go on, and it goes back to the end of the
@@ -26,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.engagement import EngagementActivities
     from activities.payloads import AlertInput
     from domain.decisions.change import Change
-    from domain.effects import Effect, ParkedEffect, describe
+    from domain.effects import Effect, EmailEffect, ParkedEffect, describe
     from domain.spec import EngagementSpec
     from domain.state import EngagementState
     from workflows.effects import STORAGE, ActivityOptions, batch_at_head, perform_all
@@ -64,10 +66,14 @@ class SideEffectLanes:
         """The ``burst-bound`` runs: whether the run is full (start nothing, cancel what is in flight)."""
         self._batch = batch
         """The ``batched-records`` runs: consecutive records at the head of the queue go in one activity."""
+        self._split = batch and workflow.patched("email-lane")
+        """Runs since ``email-lane``: emails in a lane of their own, beside the records', so a failing
+        email holds back no record (and a database outage no email), each lane in its queue order."""
         self._spec = spec
         self._state = state
         self._change = change
-        self._busy = False
+        self._busy = 0
+        """How many effect lanes have an effect in flight."""
         self._alerting = False
         self._times_parked: dict[int, int] = {}
         """How often each effect was parked in this run (a count for the alert and the status)."""
@@ -77,7 +83,11 @@ class SideEffectLanes:
         return workflow.info().workflow_id
 
     def start(self) -> list[asyncio.Task[None]]:
-        return [asyncio.create_task(self._effects()), asyncio.create_task(self._alerts())]
+        if self._split:
+            lanes = [self._effects(_records), self._effects(_emails), self._alerts()]
+        else:
+            lanes = [self._effects(_any), self._alerts()]
+        return [asyncio.create_task(lane) for lane in lanes]
 
     def drained(self) -> bool:
         """Nothing queued, parked, alerting or in flight."""
@@ -111,18 +121,20 @@ class SideEffectLanes:
         await work
         return 1
 
-    async def _effects(self) -> None:
+    async def _effects(self, mine: Callable[[Effect], bool]) -> None:
+        """Perform the queued effects that are ``mine``, in their queue order."""
         state = self._state
         while True:
-            await self._wait_for_work()
-            if not state.effects:
+            await self._wait_for_work(mine)
+            queue = [e for e in state.effects if mine(e)]
+            if not queue:
                 self._requeue_due()
                 continue
-            effect = state.effects[0]
-            batch = batch_at_head(state.effects) if self._batch else []
+            effect = queue[0]
+            batch = batch_at_head(queue) if self._batch else []
             if len(batch) < 2:
                 batch = [effect]
-            self._busy = True
+            self._busy += 1
             try:
                 done = await self._unless_full(
                     perform_all(
@@ -138,21 +150,24 @@ class SideEffectLanes:
                 self._park(effect, error)  # a batch fails only when its first record does
                 done = 1  # set aside, no longer queued
             finally:
-                self._busy = False
+                self._busy -= 1
             for performed in batch[:done]:
-                if not (state.effects and state.effects[0] is performed):
+                at = next((n for n, e in enumerate(state.effects) if e is performed), None)
+                if at is None:
                     break
-                state.effects.pop(0)
+                del state.effects[at]
 
-    async def _wait_for_work(self) -> None:
-        """Until an effect is queued or the first parked effect is due again; in a full run, never (it
-        continues as new first, and the next run's lane takes the queue)."""
+    async def _wait_for_work(self, mine: Callable[[Effect], bool]) -> None:
+        """Until an effect of this lane is queued or the first parked effect is due again; in a full run,
+        never (it continues as new first, and the next run's lanes take the queue)."""
         state = self._state
         if not self._is_full():
             due = min((p.retry_at for p in state.parked), default=None)
             timeout = None if due is None else max((due - workflow.now()).total_seconds(), 0.001)
             try:
-                await workflow.wait_condition(lambda: bool(state.effects) or self._is_full(), timeout=timeout)
+                await workflow.wait_condition(
+                    lambda: any(mine(e) for e in state.effects) or self._is_full(), timeout=timeout
+                )
             except TimeoutError:
                 pass
         if self._is_full():
@@ -221,3 +236,15 @@ class SideEffectLanes:
         if self._full is None:
             return dict(options)
         return {**options, "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED}
+
+
+def _any(effect: Effect) -> bool:
+    return True
+
+
+def _emails(effect: Effect) -> bool:
+    return isinstance(effect, EmailEffect)
+
+
+def _records(effect: Effect) -> bool:
+    return not isinstance(effect, EmailEffect)
