@@ -22,9 +22,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.db import EngagementStore, async_url, create_engine, migrate, start_embedded_postgres
+from adapters.email import EmailSender
 from adapters.scim import ScimDirectory
 from tests.helpers import Harness
 from tests.scim_peers.servers import PEERS, Peer, start_peer
+from tests.sendgrid_peer import SendGridPeer
 
 BIN = Path(sys.executable).parent
 LOCAL_POSTGRES = "postgresql://127.0.0.1:5432/test"
@@ -174,11 +176,17 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     await environment.shutdown()
 
 
+@pytest.fixture
+def mailer() -> EmailSender | None:
+    """How the harness sends email: the outbox folder (None), unless a test module says otherwise."""
+    return None
+
+
 @pytest_asyncio.fixture
 async def harness(
-    env: WorkflowEnvironment, store: EngagementStore, tenant: ScimDirectory, tmp_path: Path
+    env: WorkflowEnvironment, store: EngagementStore, tenant: ScimDirectory, tmp_path: Path, mailer: EmailSender | None
 ) -> AsyncIterator[Harness]:
-    async with Harness.running(env.client, store, tenant, tmp_path) as running:
+    async with Harness.running(env.client, store, tenant, tmp_path, mailer=mailer) as running:
         yield running
 
 
@@ -218,3 +226,10 @@ def fresh_scim_peer(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     peer = start_peer(str(request.param), tmp_path)
     yield peer
     peer.stop()
+
+
+@pytest.fixture
+def peer() -> Iterator[SendGridPeer]:
+    """SendGrid's v3 API on loopback, scripted by the test."""
+    with SendGridPeer() as running:
+        yield running

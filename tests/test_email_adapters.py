@@ -8,7 +8,6 @@ import dataclasses
 import email.policy
 import json
 import uuid
-from collections.abc import Iterator
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
@@ -35,12 +34,6 @@ from tests.sendgrid_peer import SendGridPeer, error_body
 
 SENDER = "engagements@firm.example"
 SENDER_NAME = "Firm Engagements"
-
-
-@pytest.fixture
-def peer() -> Iterator[SendGridPeer]:
-    with SendGridPeer() as running:
-        yield running
 
 
 def sendgrid(peer: SendGridPeer, timeout_seconds: float = 5.0) -> SendGridSender:

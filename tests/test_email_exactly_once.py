@@ -10,7 +10,6 @@ import asyncio
 import base64
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,12 +35,6 @@ SIGNATORY = Recipient(name="Sam Signer", email="sam@acme.example")
 MANAGER = Recipient(name="Erin Manager", email="erin@acme.example")
 WINDOW = timedelta(minutes=10)
 POLL = timedelta(seconds=30)
-
-
-@pytest.fixture
-def peer() -> Iterator[SendGridPeer]:
-    with SendGridPeer() as running:
-        yield running
 
 
 class WorkerDies(Exception):

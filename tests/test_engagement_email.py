@@ -3,15 +3,9 @@ for good is recorded with its error and an admin alert, and the engagement carri
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
-from adapters.db import EngagementStore
 from adapters.email import SendGridSender
-from adapters.scim import ScimDirectory
 from domain.commands import RecordNdaSigned
 from domain.vocabulary import Phase
 from tests.helpers import Harness
@@ -19,29 +13,28 @@ from tests.sendgrid_peer import SendGridPeer
 
 
 @pytest.fixture
-def peer() -> Iterator[SendGridPeer]:
-    with SendGridPeer() as running:
-        yield running
+def mailer(peer: SendGridPeer) -> SendGridSender:
+    """Email goes through the product's SendGrid sender, to the peer."""
+    return SendGridSender(peer.api_key, "eo@firm.example", "Engagement Office", host=peer.host)
 
 
 async def test_a_refused_email_is_recorded_alerted_and_the_engagement_carries_on(
-    env: WorkflowEnvironment, store: EngagementStore, tenant: ScimDirectory, tmp_path: Path, peer: SendGridPeer
+    peer: SendGridPeer,
+    harness: Harness,
 ) -> None:
-    sender = SendGridSender(peer.api_key, "eo@firm.example", "Engagement Office", host=peer.host)
     peer.fail_next(400)  # the NDA request: SendGrid says the payload is bad, for good
-    async with Harness.running(env.client, store, tenant, tmp_path, mailer=sender) as harness:
-        handle = await harness.start(harness.spec())
-        await harness.settle(handle, Phase.AWAITING_NDA)
-        [request] = await harness.mail.outbox(handle.id)
-        assert (request.kind, request.state) == ("nda_request", "failed")
-        assert request.error
-        alerts = await harness.alerts(handle)
-        assert [a.kind for a in alerts] == ["email_rejected"]
+    handle = await harness.start(harness.spec())
+    await harness.settle(handle, Phase.AWAITING_NDA)
+    [request] = await harness.mail.outbox(handle.id)
+    assert (request.kind, request.state) == ("nda_request", "failed")
+    assert request.error
+    alerts = await harness.alerts(handle)
+    assert [a.kind for a in alerts] == ["email_rejected"]
 
-        await harness.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam"))
-        await harness.settle(handle, Phase.ONBOARDING)
-        sent = [r for r in await harness.mail.outbox(handle.id) if r.kind == "nda_recorded"]
-        assert sent and all(r.state == "sent" and r.provider_message_id for r in sent)
-        ids = {r.message_id for r in peer.received}
-        assert {r.provider_message_id for r in sent} <= ids
-        assert all(r.payload["custom_args"]["message_key"] for r in peer.received)
+    await harness.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam"))
+    await harness.settle(handle, Phase.ONBOARDING)
+    sent = [r for r in await harness.mail.outbox(handle.id) if r.kind == "nda_recorded"]
+    assert sent and all(r.state == "sent" and r.provider_message_id for r in sent)
+    ids = {r.message_id for r in peer.received}
+    assert {r.provider_message_id for r in sent} <= ids
+    assert all(r.payload["custom_args"]["message_key"] for r in peer.received)

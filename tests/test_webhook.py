@@ -8,7 +8,7 @@ import contextlib
 import json
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -125,12 +125,6 @@ async def webhook(store: EngagementStore, env: WorkflowEnvironment) -> AsyncIter
     app = event_webhook_app(SignatureVerifier(signer.public_key, max_age=timedelta(minutes=5)), processor)
     async with serving(app) as base, httpx.AsyncClient(timeout=10) as http:
         yield RunningWebhook(url=base + EVENTS_PATH, signer=signer, http=http, store=store)
-
-
-@pytest.fixture
-def peer() -> Iterator[SendGridPeer]:
-    with SendGridPeer() as running:
-        yield running
 
 
 async def send_one(
