@@ -8,8 +8,7 @@ the desired state and are read back.
 from __future__ import annotations
 
 import asyncio
-import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from temporalio import activity
@@ -31,6 +30,7 @@ from activities.payloads import (
     SessionInput,
     ledger_entry,
 )
+from activities.record_batch import write_in_order
 from adapters.alerts import AlertStore
 from adapters.db import AuditEntry, EngagementStore
 from adapters.iam_convergence import Target
@@ -366,36 +366,20 @@ class EngagementActivities:
 
     @activity.defn(name="record_effects")
     async def record_effects(self, batch: RecordBatch) -> RecordsWritten:
-        """Write queued records in order, each as its own activity would (each keyed by its effect, so a
-        retry writes nothing twice). Fails only when the first cannot be written; a later failure ends
-        the batch early, and that record leads the next one. Past half its time the batch ends early
-        too, so a slow database makes batches shorter, never an attempt that always times out."""
-        timeout = activity.info().start_to_close_timeout or timedelta(seconds=30)
-        stop_after = time.monotonic() + timeout.total_seconds() / 2
-        writers: dict[type[Any], Any] = {
-            RecordEngagementInput: self.record_engagement,
-            PhaseChange: self.record_phase,
-            AuditInput: self.append_audit,
-            EngineerRecord: self.save_engineer,
-            LedgerRecord: self.record_access,
-            DocumentInput: self.save_document,
-            SessionInput: self.save_session,
-            QuestionInput: self.save_question,
-        }
-        for written, step in enumerate(batch.records):
-            if written and time.monotonic() > stop_after:
-                return RecordsWritten(written=written)
-            record = step.parsed()
-            try:
-                await writers[type(record)](record)
-            except Exception as error:
-                if not written:
-                    raise
-                activity.logger.warning(
-                    "wrote %d of %d records; the next failed (%s)", written, len(batch.records), type(error).__name__
-                )
-                return RecordsWritten(written=written)
-        return RecordsWritten(written=len(batch.records))
+        """Write queued records in order, each as its own activity would (``activities.record_batch``)."""
+        return await write_in_order(
+            batch,
+            {
+                RecordEngagementInput: self.record_engagement,
+                PhaseChange: self.record_phase,
+                AuditInput: self.append_audit,
+                EngineerRecord: self.save_engineer,
+                LedgerRecord: self.record_access,
+                DocumentInput: self.save_document,
+                SessionInput: self.save_session,
+                QuestionInput: self.save_question,
+            },
+        )
 
     def all(self) -> list[Any]:
         return [
