@@ -13,7 +13,6 @@ also needs the form token bound to its link (CSRF). Logs never carry the token, 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import html
 import logging
@@ -33,7 +32,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from adapters.certification_links import MAX_TOKEN_CHARS, InvalidLink, LinkClaims, LinkSigner
-from adapters.http_endpoint import HEALTH, run
+from adapters.http_endpoint import HEALTH, in_background, run
 from adapters.temporal_connection import connect
 from domain.commands import CertifyAccess
 from domain.spec import MAX_ENGINEERS
@@ -325,14 +324,9 @@ def server_config(app: Starlette, settings: Settings) -> uvicorn.Config:
 async def serving(settings: Settings, client: Client) -> AsyncIterator[None]:
     """The page served in the background for the block (the demo's way), with the given client."""
     app = certification_app(_signer(settings), TemporalCertifications(client))
-    server = uvicorn.Server(server_config(app, settings))
-    task = asyncio.create_task(server.serve())
     log.info("access certification page on http://%s:%d", settings.certification_host, settings.certification_port)
-    try:
+    async with in_background(uvicorn.Server(server_config(app, settings))):
         yield
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def main() -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import hashlib
 import hmac
@@ -27,6 +26,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -43,7 +43,7 @@ from starlette.routing import Route
 from temporalio.api.common.v1 import Payload, Payloads
 
 from adapters.codec import EncryptionCodec, Keyring, PayloadCodecError, PayloadKeyError, new_key
-from adapters.http_endpoint import HEALTH, BodyTooLarge, read_body
+from adapters.http_endpoint import HEALTH, BodyTooLarge, in_background, read_body
 from settings import Settings
 
 log = logging.getLogger("codec_server")
@@ -278,29 +278,24 @@ async def serve(settings: Settings, host: str, port: int) -> None:
 @contextlib.asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[None]:
     """The codec server in the background for the block (the demo's way)."""
-    server = _server(settings, settings.codec_host, settings.codec_port)
-    task = asyncio.create_task(server.serve())
-    try:
+    async with in_background(_server(settings, settings.codec_host, settings.codec_port)):
         yield
-    finally:
-        server.should_exit = True
-        await task
 
 
 def local_encryption(settings: Settings, path: Path) -> Settings:
     """Settings that encrypt every payload with a key kept in ``path`` (made once, readable by its owner
     only), and a codec token from the same file: for a machine whose operator set no keys (the demo)."""
     if not path.exists():
-        secrets = {"payload_key": new_key(), "codec_token": base64.urlsafe_b64encode(os.urandom(32)).decode()}
+        made = {"payload_key": new_key(), "codec_token": secrets.token_urlsafe(32)}
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            json.dump(secrets, file)
-    secrets = json.loads(path.read_text(encoding="utf-8"))
+            json.dump(made, file)
+    kept = json.loads(path.read_text(encoding="utf-8"))
     return settings.model_copy(
         update={
-            "payload_keys": {"local": SecretStr(secrets["payload_key"])},
+            "payload_keys": {"local": SecretStr(kept["payload_key"])},
             "payload_key_id": "local",
-            "codec_auth_token": settings.codec_auth_token or SecretStr(secrets["codec_token"]),
+            "codec_auth_token": settings.codec_auth_token or SecretStr(kept["codec_token"]),
         }
     )
 

@@ -37,6 +37,7 @@ from adapters import search_attributes
 from adapters.checkr import CheckrProvider
 from adapters.checkr_webhook import ProviderEventProcessor, WorkflowSignalNotifier
 from adapters.db import async_url, create_engine
+from adapters.http_endpoint import in_background
 from adapters.scim import ScimDirectory
 from adapters.screening_store import ScreeningStore
 from adapters.telemetry import QUIET_LOGGERS
@@ -339,13 +340,11 @@ async def _provider_webhook(peer: CheckrPeer, client: Client, url: str) -> Async
     server = uvicorn.Server(
         uvicorn.Config(provider_webhook_app(peer.api_key, processor), host="127.0.0.1", port=port, log_level="warning")
     )
-    serving = asyncio.create_task(server.serve())
     peer.webhook_url = f"http://127.0.0.1:{port}/checkr/webhooks"
     try:
-        yield
+        async with in_background(server):
+            yield
     finally:
-        server.should_exit = True
-        await serving
         await provider.close()
         await engine.dispose()
 

@@ -4,15 +4,19 @@ it, answer the health check, and run as a process that exits cleanly after Ctrl-
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Coroutine
-from typing import Any, NoReturn
+from collections.abc import AsyncIterator, Coroutine
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 class BodyTooLarge(Exception):
@@ -51,6 +55,23 @@ def json_body(body: bytes) -> Any:
         raise ValueError("the body nests too deeply") from None
     except ValueError:
         raise ValueError("the body is not JSON") from None
+
+
+@contextlib.asynccontextmanager
+async def in_background(server: uvicorn.Server) -> AsyncIterator[None]:
+    """Serve for the block, beside other work in this process (the demo's way), from the moment the
+    server listens; drained on the way out."""
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:  # the server says when it listens
+            if task.done():
+                task.result()
+                raise RuntimeError("the server stopped before it listened")
+            await asyncio.sleep(0.05)
+        yield
+    finally:
+        server.should_exit = True
+        await task
 
 
 async def _health(request: Request) -> Response:

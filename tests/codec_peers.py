@@ -3,7 +3,6 @@ payload a history (or any Temporal message) holds."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import socket
@@ -15,6 +14,7 @@ from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 
 from adapters.codec import EncryptionCodec, Keyring
+from adapters.http_endpoint import in_background
 from codec_server import codec_app
 
 TOKEN = "test-codec-token"
@@ -48,19 +48,8 @@ async def codec_server(
     app = codec_app(EncryptionCodec(ring), TOKEN, origins, max_body_bytes)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(200):  # bounded: at most 10 s for a loopback listener to come up
-            if server.started:
-                break
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.05)
-        assert server.started, "the codec server did not start"
+    async with in_background(server):
         yield CodecServer(f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        await task
 
 
 def payloads_in(message: Message) -> Iterator[Payload]:

@@ -4,7 +4,6 @@ from the SCIM peer."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
@@ -20,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from adapters.certification_links import LinkSigner
 from adapters.db import EngagementStore
+from adapters.http_endpoint import in_background
 from adapters.scim import ScimDirectory
 from certification import TemporalCertifications, certification_app, server_config
 from domain.commands import RecordNdaSigned, RequestAccessReview
@@ -40,16 +40,8 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is
 async def serving(app: Starlette, port: int) -> AsyncIterator[None]:
     """The page's own server (``certification.server_config``), in the background."""
     server = uvicorn.Server(server_config(app, Settings(certification_host="127.0.0.1", certification_port=port)))
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:  # the server says when it listens
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.05)
+    async with in_background(server):
         yield
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_the_iam_owner_revokes_an_engineer_through_the_emailed_link(

@@ -23,6 +23,7 @@ from activities.screening import ScreeningActivities
 from adapters.checkr import SIGNATURE_HEADER, CheckrProvider, signature
 from adapters.checkr_webhook import ProviderEventProcessor, WorkflowSignalNotifier
 from adapters.db import EngagementStore
+from adapters.http_endpoint import in_background
 from adapters.scim import ScimDirectory
 from adapters.screening_store import ScreeningStore
 from domain.commands import RecordNdaSigned
@@ -98,14 +99,9 @@ async def webhook_server(
     app = provider_webhook_app(peer.api_key, ProviderEventProcessor(provider, store, WorkflowSignalNotifier(client)))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    task = asyncio.create_task(server.serve())
-    await until(lambda: _now(server.started), "webhook server")
-    peer.webhook_url = f"http://127.0.0.1:{port}{EVENTS_PATH}"
-    try:
+    async with in_background(server):
+        peer.webhook_url = f"http://127.0.0.1:{port}{EVENTS_PATH}"
         yield
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture

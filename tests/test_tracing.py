@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.http_endpoint import in_background
 from adapters.scim import ScimDirectory
 from tests.conftest import free_port
 from tests.devserver import Cli, WorkerProcess, address, dev_server, requires_temporal
@@ -78,17 +79,8 @@ async def collector() -> AsyncIterator[Collector]:
 
     app = Starlette(routes=[Route("/v1/traces", traces, methods=["POST"])])
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(WITHIN):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.05)
+    async with in_background(server):
         yield received
-    finally:
-        server.should_exit = True
-        await task
 
 
 def text_of(span: Span) -> str:
