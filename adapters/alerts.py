@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 from sqlalchemy import Row, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.audit_writer import append_chained
+from adapters.db import PostgresStore
 from adapters.db_schema import alerts
 
 log = logging.getLogger("alerts")
@@ -25,10 +25,7 @@ class AlertNotOpen(LookupError):
     """No such alert, or it was already acknowledged."""
 
 
-class AlertStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
+class AlertStore(PostgresStore):
     async def raise_alert(
         self,
         *,

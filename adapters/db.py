@@ -157,8 +157,9 @@ def _upsert(table: Table, engagement_id: str, key: dict[str, Any], values: dict[
     return write
 
 
-class EngagementStore:
-    """The engagement's records: the audit trail and evidence a client or an auditor can be shown."""
+class PostgresStore:
+    """A store over the process's one engine (``create_engine``): its pool serves every store, and
+    ``engine`` hands it to another store of the same database."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -166,6 +167,10 @@ class EngagementStore:
     @property
     def engine(self) -> AsyncEngine:
         return self._engine
+
+
+class EngagementStore(PostgresStore):
+    """The engagement's records: the audit trail and evidence a client or an auditor can be shown."""
 
     async def record_engagement(
         self, engagement_id: str, spec: EngagementSpec, at: datetime, audit: AuditEntry | None = None

@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Row, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from adapters.db import retrying
+from adapters.db import PostgresStore, retrying
 from adapters.db_schema import email_events, email_outbox
 from domain.delivery import MessageState, event_state, furthest, states_before
 
@@ -26,14 +26,7 @@ def _values(states: Iterable[MessageState]) -> list[str]:
     return [s.value for s in states]
 
 
-class OutboxStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    @property
-    def engine(self) -> AsyncEngine:
-        return self._engine
-
+class OutboxStore(PostgresStore):
     async def claim_message(self, values: dict[str, Any]) -> Row[Any]:
         """Insert the message as pending unless its key exists; return the row as stored."""
         async with self._engine.begin() as conn:

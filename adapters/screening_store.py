@@ -9,8 +9,8 @@ from typing import Literal
 
 from sqlalchemy import Column, Index, MetaData, String, Table, Text, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.db import PostgresStore
 from adapters.db_schema import timestamp, written_at
 
 # Mirrors migrations/versions/0005_screening.py, on a metadata of its own so that the shared schema
@@ -43,10 +43,7 @@ screening_events = Table(
 )
 
 
-class ScreeningStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-
+class ScreeningStore(PostgresStore):
     async def link(
         self, *, check_workflow_id: str, engagement_id: str, provider: str, candidate_id: str, invitation_id: str | None
     ) -> None:
@@ -61,7 +58,7 @@ class ScreeningStore:
             index_elements=["check_workflow_id"],
             set_={"candidate_id": candidate_id, "invitation_id": invitation_id},
         )
-        async with self.engine.begin() as conn:
+        async with self._engine.begin() as conn:
             await conn.execute(statement)
 
     async def checks_of_candidate(self, provider: str, candidate_id: str) -> list[tuple[str, str | None]]:
@@ -72,7 +69,7 @@ class ScreeningStore:
             .order_by(screening_checks.c.created_at.desc())
             .limit(10)
         )
-        async with self.engine.connect() as conn:
+        async with self._engine.connect() as conn:
             return [(row[0], row[1]) for row in await conn.execute(query)]
 
     async def claim_event(
@@ -80,7 +77,7 @@ class ScreeningStore:
     ) -> Literal["new", "handled"]:
         """Record an event as received; ``handled`` when it was handled before (a duplicate or a replay).
         An event received but never handled (the endpoint failed) may be handled again."""
-        async with self.engine.begin() as conn:
+        async with self._engine.begin() as conn:
             await conn.execute(
                 insert(screening_events)
                 .values(provider=provider, event_id=event_id, event_type=event_type, object_id=object_id)
@@ -94,7 +91,7 @@ class ScreeningStore:
         return "handled" if handled is not None else "new"
 
     async def event_handled(self, provider: str, event_id: str, outcome: str) -> None:
-        async with self.engine.begin() as conn:
+        async with self._engine.begin() as conn:
             await conn.execute(
                 update(screening_events)
                 .where(screening_events.c.provider == provider, screening_events.c.event_id == event_id)

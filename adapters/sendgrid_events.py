@@ -37,10 +37,11 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key, lo
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 from temporalio.client import Client
 
 from adapters.alerts import AlertStore
+from adapters.db import PostgresStore
 from adapters.db_schema import email_events, email_outbox
 from adapters.outbox import advance
 
@@ -131,10 +132,7 @@ class PendingFollowUp:
     engagement_id: str | None
 
 
-class DeliveryEventStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
+class DeliveryEventStore(PostgresStore):
     async def record(self, events: Sequence[DeliveryEvent]) -> RecordReport:
         """Record each event once and move its message forward, in one transaction; an event the
         database refuses (a value it cannot hold) is rolled back alone and reported, not the post."""
