@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -61,6 +61,22 @@ def _entry(at: datetime, actor: str, action: str, details: dict[str, Any], effec
     return AuditEntry(event_key=_event_key(effect_id=effect_id), at=at, actor=actor, action=action, details=details)
 
 
+class _Acted(Protocol):
+    """An input that performs a queued effect someone caused: who, when, and which effect."""
+
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def effect_id(self) -> int: ...
+
+
+def _entry_for(request: _Acted, action: str, details: dict[str, Any]) -> AuditEntry:
+    """The audit entry of an input that names who acted and when."""
+    return _entry(request.at, request.actor, action, details, request.effect_id)
+
+
 class EngagementActivities:
     def __init__(
         self,
@@ -73,25 +89,6 @@ class EngagementActivities:
         self._directories = directories
         self._alerts = alerts
         self._shared = shared or SharedIdentities(store.engine)
-
-    async def _audit(
-        self,
-        engagement_id: str,
-        at: datetime,
-        actor: str,
-        action: str,
-        details: dict[str, Any],
-        suffix: str = "",
-        effect_id: int = 0,
-    ) -> None:
-        await self._store.append_audit(
-            engagement_id=engagement_id,
-            event_key=_event_key(suffix, effect_id),
-            at=at,
-            actor=actor,
-            action=action,
-            details=details,
-        )
 
     @activity.defn(name="record_engagement")
     async def record_engagement(self, request: RecordEngagementInput) -> None:
@@ -120,15 +117,18 @@ class EngagementActivities:
             change.phase,
             change.at,
             {**change.reached()},
-            audit=_entry(
-                change.at, change.actor, f"phase:{change.phase.value}", {"reason": change.reason}, change.effect_id
-            ),
+            audit=_entry_for(change, f"phase:{change.phase.value}", {"reason": change.reason}),
         )
 
     @activity.defn(name="append_audit")
     async def append_audit(self, entry: AuditInput) -> None:
-        await self._audit(
-            entry.engagement_id, entry.at, entry.actor, entry.action, entry.details, effect_id=entry.effect_id
+        await self._store.append_audit(
+            engagement_id=entry.engagement_id,
+            event_key=_event_key(effect_id=entry.effect_id),
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            details=entry.details,
         )
 
     @activity.defn(name="save_engineer")
@@ -137,9 +137,8 @@ class EngagementActivities:
             record.engagement_id,
             record.engineer,
             record.at,
-            audit=_entry(
-                record.at,
-                record.actor,
+            audit=_entry_for(
+                record,
                 record.action,
                 {
                     "engineer": record.engineer.email,
@@ -147,7 +146,6 @@ class EngagementActivities:
                     "production_access": record.engineer.spec.production_access,
                     "check": record.engineer.check.value,
                 },
-                record.effect_id,
             ),
         )
 
@@ -341,13 +339,7 @@ class EngagementActivities:
         await self._store.save_session(
             request.engagement_id,
             request.session,
-            audit=_entry(
-                request.at,
-                request.actor,
-                f"session_{request.session.status}",
-                request.session.model_dump(mode="json"),
-                request.effect_id,
-            ),
+            audit=_entry_for(request, f"session_{request.session.status}", request.session.model_dump(mode="json")),
         )
 
     @activity.defn(name="save_question")
@@ -355,12 +347,10 @@ class EngagementActivities:
         await self._store.save_question(
             request.engagement_id,
             request.question,
-            audit=_entry(
-                request.at,
-                request.actor,
+            audit=_entry_for(
+                request,
                 "question_answered" if request.question.answer else "question_asked",
                 {"question_id": request.question.question_id},
-                request.effect_id,
             ),
         )
 
