@@ -116,16 +116,18 @@ class ParkedEffect(Model):
 
 def describe(effect: Effect) -> str:
     """The effect in an admin's words, without personal data (kinds, steps and keys only)."""
-    if isinstance(effect, EmailEffect):
-        return f"email {effect.kind.value} (occurrence {effect.occurrence})"
-    if isinstance(effect, AuditEffect):
-        return f"audit entry {effect.action}"
-    if isinstance(effect, PhaseEffect):
-        return f"phase record {effect.phase.value}"
-    if isinstance(effect, EngineerEffect):
-        return f"engineer record {effect.action}"
-    if isinstance(effect, RecordEffect):
-        return f"{effect.what} record {effect.key}"
-    if isinstance(effect, LedgerEffect):
-        return f"access ledger entry ({effect.reason})"
-    return "engagement record"
+    match effect:
+        case EmailEffect(kind=kind, occurrence=occurrence):
+            return f"email {kind.value} (occurrence {occurrence})"
+        case AuditEffect(action=action):
+            return f"audit entry {action}"
+        case PhaseEffect(phase=phase):
+            return f"phase record {phase.value}"
+        case EngineerEffect(action=action):
+            return f"engineer record {action}"
+        case RecordEffect(what=what, key=key):
+            return f"{what} record {key}"
+        case LedgerEffect(reason=reason):
+            return f"access ledger entry ({reason})"
+        case EngagementRecordEffect():
+            return "engagement record"
