@@ -14,48 +14,42 @@ from domain.state import DocumentRecord, EngineerAccessReadBack, EngineerState, 
 from domain.vocabulary import Milestones, Phase
 
 
-class RecordEngagementInput(BaseModel):
+class EffectInput(BaseModel):
+    """The input of an activity that performs one of the engagement's queued effects."""
+
     engagement_id: str
     effect_id: int = 0
-    """The queued effect this performs (0: none, or queued before ids): its audit key across runs."""
+    """The queued effect this performs (0: none, or queued before ids): what it writes (an audit entry,
+    an alert) is keyed by it across runs."""
+
+
+class RecordEngagementInput(EffectInput):
     spec: EngagementSpec
     at: datetime
 
 
-class PhaseChange(Milestones):
-    engagement_id: str
-    effect_id: int = 0
-    """The queued effect this performs (0: none, or queued before ids): its audit key across runs."""
+class PhaseChange(EffectInput, Milestones):
     phase: Phase
     at: datetime
     actor: str
     reason: str
 
 
-class AuditInput(BaseModel):
-    engagement_id: str
-    effect_id: int = 0
-    """The queued effect this performs (0: none, or queued before ids): its audit key across runs."""
+class AuditInput(EffectInput):
     at: datetime
     actor: str
     action: str
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-class AlertInput(BaseModel):
-    engagement_id: str
-    effect_id: int = 0
-    """The queued alert this records (0: queued before ids): its key across runs."""
+class AlertInput(EffectInput):
     at: datetime
     kind: str
     message: str
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-class EngineerRecord(BaseModel):
-    engagement_id: str
-    effect_id: int = 0
-    """The queued effect this performs (0: none, or queued before ids): its audit key across runs."""
+class EngineerRecord(EffectInput):
     engineer: EngineerState
     at: datetime
     actor: str
@@ -119,26 +113,17 @@ class LedgerRecord(BaseModel):
     entry: LedgerEffect
 
 
-class DocumentInput(BaseModel):
-    engagement_id: str
-    effect_id: int = 0
-    """The queued effect this performs (0: none, or queued before ids): its audit key across runs."""
+class DocumentInput(EffectInput):
     record: DocumentRecord
 
 
-class SessionInput(BaseModel):
-    engagement_id: str
-    effect_id: int = 0
-    """The queued effect this performs (0: none, or queued before ids): its audit key across runs."""
+class SessionInput(EffectInput):
     session: HandoverSession
     actor: str
     at: datetime
 
 
-class QuestionInput(BaseModel):
-    engagement_id: str
-    effect_id: int = 0
-    """The queued effect this performs (0: none, or queued before ids): its audit key across runs."""
+class QuestionInput(EffectInput):
     question: Question
     actor: str
     at: datetime
