@@ -30,7 +30,9 @@ __all__ = ["dev_server"]
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
-APP_SERVICES = ("worker", "webhook", "codec-server", "certification")
+APP_SERVICES = ("worker", "webhook", "codec-server", "certification", "provider-webhook")
+NOT_SERVICES = {"starter.py", "demo.py"}
+"""Entry points a person runs (the CLI, the demo), not services."""
 SEARCH_ATTRIBUTES = declared()  # the one list (adapters/search_attributes.py)
 
 
@@ -107,6 +109,24 @@ def test_application_environment_names_real_settings() -> None:
     assert needed <= set(worker)
     assert "${PAYLOAD_KEYS:?" in worker["PAYLOAD_KEYS"], "no silent start without keys"
     assert "SENDGRID_API_KEY" not in worker, "any value, even empty, means send through SendGrid"
+
+
+def test_every_entry_point_runs_as_a_service_that_is_probed_where_it_listens() -> None:
+    """Each script with a ``__main__`` (but the CLI and the demo) is the command of a service, whose
+    published port and healthcheck are the port the service's settings make it listen on."""
+    scripts = {p.name for p in ROOT.glob("*.py") if "__main__" in p.read_text(encoding="utf-8")} - NOT_SERVICES
+    commands = {name: service["command"] for name, service in SERVICES.items() if "build" in service}
+    served = {command[1] for command in commands.values() if command[0] == "python"}
+    assert scripts == served, f"no service runs {scripts - served}; a service runs a missing {served - scripts}"
+    for name in APP_SERVICES:
+        service = SERVICES[name]
+        ports = [value for key, value in service["environment"].items() if key.endswith("_PORT")]
+        if name == "worker":
+            continue  # it serves metrics, scraped by Prometheus, and reports health through Temporal
+        assert len(ports) == 1, f"{name} should set the one port it listens on"
+        assert any(p.endswith(f":{ports[0]}") for p in service["ports"]), f"{name} publishes another port"
+        probe = " ".join(service["healthcheck"]["test"])
+        assert f":{ports[0]}/healthz" in probe, f"{name}'s healthcheck asks another port"
 
 
 def test_the_app_works_as_a_data_role_and_migrates_as_the_owner() -> None:
