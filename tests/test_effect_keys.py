@@ -18,6 +18,7 @@ from adapters.alerts import AlertStore
 from adapters.db import EngagementStore
 from adapters.scim import DirectoryPool
 from domain.spec import parse_spec
+from tests.helpers import eventually
 from tests.sample_spec import spec_data
 
 AT = datetime(2027, 1, 5, 9, 0, tzinfo=UTC)
@@ -83,3 +84,55 @@ async def test_a_batch_on_a_slow_database_ends_early_with_what_it_wrote(store: E
     assert 1 <= done.written <= 2  # each write takes 0.4 s at least: past 0.5 s after the second
     actions = [entry.action for entry in await store.audit_entries(engagement)]
     assert actions == [f"note {n}" for n in range(1, done.written + 1)]
+
+
+async def test_a_record_that_hangs_behind_the_first_is_cut_off_and_leads_the_next_batch(
+    store: EngagementStore,
+) -> None:
+    """The second of three writes would sleep a minute in PostgreSQL: the batch, whose attempt may run
+    2 s, cuts it off before the attempt times out and returns the first alone, so the hanging record,
+    not the first, is what the next attempt fails on. The cut-off statement is cancelled in the
+    server, and the pool goes on writing."""
+    activities = EngagementActivities(store, DirectoryPool({}), AlertStore(store.engine))
+    engagement = f"engagement-HANG-{uuid.uuid4().hex[:8]}"
+    notes = [
+        AuditInput(engagement_id=engagement, effect_id=n, at=AT, actor="ops", action=f"note {n}") for n in range(1, 4)
+    ]
+    environment = ActivityEnvironment()
+    environment.info = dataclasses.replace(
+        environment.info, workflow_id=engagement, start_to_close_timeout=timedelta(seconds=2)
+    )
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "CREATE FUNCTION hang_audit() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.engagement_id = '{engagement}' AND NEW.action = 'note 2' THEN PERFORM pg_sleep(60); "
+                "END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+        )
+        await conn.execute(
+            text("CREATE TRIGGER hang_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION hang_audit()")
+        )
+    try:
+        done = await environment.run(activities.record_effects, RecordBatch(records=[RecordStep.of(n) for n in notes]))
+
+        async def nothing_sleeps() -> bool:
+            async with store.engine.connect() as conn:
+                sleeping = await conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND wait_event = 'PgSleep'"
+                    )
+                )
+                return bool(sleeping.scalar_one() == 0)
+
+        await eventually(nothing_sleeps, "the cut-off statement cancelled in PostgreSQL")
+    finally:
+        async with store.engine.begin() as conn:
+            await conn.execute(text("DROP TRIGGER hang_audit ON audit_log"))
+            await conn.execute(text("DROP FUNCTION hang_audit()"))
+    assert done.written == 1
+    assert [entry.action for entry in await store.audit_entries(engagement)] == ["note 1"]
+    rest = RecordBatch(records=[RecordStep.of(n) for n in notes[1:]])
+    assert (await environment.run(activities.record_effects, rest)).written == 2
+    assert [entry.action for entry in await store.audit_entries(engagement)] == ["note 1", "note 2", "note 3"]
