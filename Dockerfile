@@ -15,15 +15,20 @@ RUN groupadd --system --gid 10001 app \
 WORKDIR /app
 
 # pyproject.toml lists the py-modules and the packages, so `pip install .` needs the sources too.
-# `*.py` copies worker.py, starter.py, settings.py, webhook.py, codec_server.py and demo.py when it exists (setuptools only warns
-# "file demo.py (for module demo) not found" when it does not).
+# `*.py` copies the entry points (worker.py, starter.py, webhook.py, provider_webhook.py, codec_server.py,
+# certification.py, demo.py) and settings.py. tests/test_image.py builds this file tree from the COPY
+# lines below and imports every entry point from it alone.
 COPY pyproject.toml alembic.ini ./
 COPY *.py ./
 COPY domain/ domain/
+COPY emails/ emails/
 COPY adapters/ adapters/
 COPY workflows/ workflows/
 COPY activities/ activities/
 COPY migrations/ migrations/
+COPY cli/ cli/
+# The firm's table of permitted screenings (domain/screening.py's default), read at the worker's start.
+COPY config/ config/
 # The worker's container healthcheck (deploy/worker_healthcheck.py); the compose stack's scripts.
 COPY deploy/ deploy/
 
