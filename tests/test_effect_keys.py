@@ -4,8 +4,10 @@ not the run's."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,31 +58,9 @@ async def test_a_batch_on_a_slow_database_ends_early_with_what_it_wrote(store: E
     that, having written its first records once; the rest is the next batch's."""
     activities = EngagementActivities(store, DirectoryPool({}), AlertStore(store.engine))
     engagement = f"engagement-SLOW-{uuid.uuid4().hex[:8]}"
-    notes = [
-        AuditInput(engagement_id=engagement, effect_id=n, at=AT, actor="ops", action=f"note {n}") for n in range(1, 6)
-    ]
-    batch = RecordBatch(records=[RecordStep.of(note) for note in notes])
-    environment = ActivityEnvironment()
-    environment.info = dataclasses.replace(
-        environment.info, workflow_id=engagement, start_to_close_timeout=timedelta(seconds=1)
-    )
-    async with store.engine.begin() as conn:
-        await conn.execute(
-            text(
-                "CREATE FUNCTION slow_audit() RETURNS trigger AS $$ BEGIN "
-                f"IF NEW.engagement_id = '{engagement}' THEN PERFORM pg_sleep(0.4); END IF; RETURN NEW; END "
-                "$$ LANGUAGE plpgsql"
-            )
-        )
-        await conn.execute(
-            text("CREATE TRIGGER slow_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION slow_audit()")
-        )
-    try:
-        done = await environment.run(activities.record_effects, batch)
-    finally:
-        async with store.engine.begin() as conn:
-            await conn.execute(text("DROP TRIGGER slow_audit ON audit_log"))
-            await conn.execute(text("DROP FUNCTION slow_audit()"))
+    notes = numbered_notes(engagement, 5)
+    async with audit_trigger(store, "slow_audit", f"NEW.engagement_id = '{engagement}'", "PERFORM pg_sleep(0.4)"):
+        done = await attempt(engagement, seconds=1).run(activities.record_effects, batch_of(notes))
     assert 1 <= done.written <= 2  # each write takes 0.4 s at least: past 0.5 s after the second
     actions = [entry.action for entry in await store.audit_entries(engagement)]
     assert actions == [f"note {n}" for n in range(1, done.written + 1)]
@@ -95,26 +75,10 @@ async def test_a_record_that_hangs_behind_the_first_is_cut_off_and_leads_the_nex
     server, and the pool goes on writing."""
     activities = EngagementActivities(store, DirectoryPool({}), AlertStore(store.engine))
     engagement = f"engagement-HANG-{uuid.uuid4().hex[:8]}"
-    notes = [
-        AuditInput(engagement_id=engagement, effect_id=n, at=AT, actor="ops", action=f"note {n}") for n in range(1, 4)
-    ]
-    environment = ActivityEnvironment()
-    environment.info = dataclasses.replace(
-        environment.info, workflow_id=engagement, start_to_close_timeout=timedelta(seconds=2)
-    )
-    async with store.engine.begin() as conn:
-        await conn.execute(
-            text(
-                "CREATE FUNCTION hang_audit() RETURNS trigger AS $$ BEGIN "
-                f"IF NEW.engagement_id = '{engagement}' AND NEW.action = 'note 2' THEN PERFORM pg_sleep(60); "
-                "END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
-            )
-        )
-        await conn.execute(
-            text("CREATE TRIGGER hang_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION hang_audit()")
-        )
-    try:
-        done = await environment.run(activities.record_effects, RecordBatch(records=[RecordStep.of(n) for n in notes]))
+    notes = numbered_notes(engagement, 3)
+    second = f"NEW.engagement_id = '{engagement}' AND NEW.action = 'note 2'"
+    async with audit_trigger(store, "hang_audit", second, "PERFORM pg_sleep(60)"):
+        done = await attempt(engagement, seconds=2).run(activities.record_effects, batch_of(notes))
 
         async def nothing_sleeps() -> bool:
             async with store.engine.connect() as conn:
@@ -127,12 +91,48 @@ async def test_a_record_that_hangs_behind_the_first_is_cut_off_and_leads_the_nex
                 return bool(sleeping.scalar_one() == 0)
 
         await eventually(nothing_sleeps, "the cut-off statement cancelled in PostgreSQL")
-    finally:
-        async with store.engine.begin() as conn:
-            await conn.execute(text("DROP TRIGGER hang_audit ON audit_log"))
-            await conn.execute(text("DROP FUNCTION hang_audit()"))
     assert done.written == 1
     assert [entry.action for entry in await store.audit_entries(engagement)] == ["note 1"]
-    rest = RecordBatch(records=[RecordStep.of(n) for n in notes[1:]])
-    assert (await environment.run(activities.record_effects, rest)).written == 2
+    assert (await attempt(engagement, seconds=2).run(activities.record_effects, batch_of(notes[1:]))).written == 2
     assert [entry.action for entry in await store.audit_entries(engagement)] == ["note 1", "note 2", "note 3"]
+
+
+def numbered_notes(engagement: str, count: int) -> list[AuditInput]:
+    return [
+        AuditInput(engagement_id=engagement, effect_id=n, at=AT, actor="ops", action=f"note {n}")
+        for n in range(1, count + 1)
+    ]
+
+
+def batch_of(notes: list[AuditInput]) -> RecordBatch:
+    return RecordBatch(records=[RecordStep.of(note) for note in notes])
+
+
+def attempt(engagement: str, seconds: float) -> ActivityEnvironment:
+    """An activity attempt of the engagement's workflow that may run ``seconds``."""
+    environment = ActivityEnvironment()
+    environment.info = dataclasses.replace(
+        environment.info, workflow_id=engagement, start_to_close_timeout=timedelta(seconds=seconds)
+    )
+    return environment
+
+
+@contextlib.asynccontextmanager
+async def audit_trigger(store: EngagementStore, name: str, when: str, then: str) -> AsyncIterator[None]:
+    """A trigger that runs ``then`` before an audit row for which ``when`` holds is inserted."""
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            text(
+                f"CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN IF {when} THEN {then}; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+        )
+        await conn.execute(
+            text(f"CREATE TRIGGER {name} BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION {name}()")
+        )
+    try:
+        yield
+    finally:
+        async with store.engine.begin() as conn:
+            await conn.execute(text(f"DROP TRIGGER {name} ON audit_log"))
+            await conn.execute(text(f"DROP FUNCTION {name}()"))
