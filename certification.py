@@ -310,13 +310,16 @@ async def page_app(settings: Settings) -> AsyncIterator[Starlette]:
 
 def server_config(app: Starlette, settings: Settings) -> uvicorn.Config:
     """The server of the page. No access log: a request line holds the path, and the path holds the
-    link's token (a capability until it expires); the page logs each answer itself, without it."""
+    link's token (a capability until it expires); the page logs each answer itself, without it. The
+    rate limit counts by the client's address: behind a trusted proxy, the one it forwards."""
     return uvicorn.Config(
         app,
         host=settings.certification_host,
         port=settings.certification_port,
         log_config=None,
         access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.certification_trusted_proxies,
     )
 
 

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     """Where the IAM owner opens a certification link (the certification page, as the client reaches it)."""
     certification_host: str = "127.0.0.1"
     certification_port: int = 8087
+    certification_trusted_proxies: str = "127.0.0.1,::1"
+    """The reverse proxies in front of the page (comma-separated addresses or networks, e.g. 10.0.0.0/8):
+    from them, X-Forwarded-For names the client whose attempts the rate limit counts; from any other
+    sender the header is ignored, so nobody picks their own count, nor empties another's."""
     allow_short_durations: bool = False
     """Accept spec durations below their floors (README "Limits"), down to one second: for demos and
     tests only; a real contract keeps reminders at most hourly, notice at least a day, ..."""
