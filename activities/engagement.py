@@ -8,6 +8,7 @@ the desired state and are read back.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -357,19 +358,20 @@ class EngagementActivities:
     @activity.defn(name="record_effects")
     async def record_effects(self, batch: RecordBatch) -> RecordsWritten:
         """Write queued records in order, each as its own activity would (``activities.record_batch``)."""
-        return await write_in_order(
-            batch,
-            {
-                RecordEngagementInput: self.record_engagement,
-                PhaseChange: self.record_phase,
-                AuditInput: self.append_audit,
-                EngineerRecord: self.save_engineer,
-                LedgerRecord: self.record_access,
-                DocumentInput: self.save_document,
-                SessionInput: self.save_session,
-                QuestionInput: self.save_question,
-            },
-        )
+        return await write_in_order(batch, self.record_writers())
+
+    def record_writers(self) -> dict[type[Any], Callable[[Any], Awaitable[None]]]:
+        """The activity each record input of a batch is written by (one for each of ``RECORD_INPUTS``)."""
+        return {
+            RecordEngagementInput: self.record_engagement,
+            PhaseChange: self.record_phase,
+            AuditInput: self.append_audit,
+            EngineerRecord: self.save_engineer,
+            LedgerRecord: self.record_access,
+            DocumentInput: self.save_document,
+            SessionInput: self.save_session,
+            QuestionInput: self.save_question,
+        }
 
     def all(self) -> list[Any]:
         return [

@@ -9,7 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from activities.engagement import EngagementActivities
 from activities.payloads import RECORD_INPUTS, AuditInput, PhaseChange, RecordBatch, RecordStep
+from adapters.alerts import AlertStore
+from adapters.db import EngagementStore, create_engine
+from adapters.scim import DirectoryPool
 from domain.effects import AuditEffect, Effect, EmailEffect, PhaseEffect
 from domain.email_kinds import EmailKind
 from domain.vocabulary import Phase
@@ -50,6 +54,13 @@ def test_every_record_input_goes_into_a_batch_and_comes_out_the_same() -> None:
     )
     assert [step.parsed() for step in batch.records] == [audit, phase]
     assert set(RECORD_INPUTS) >= {"AuditInput", "PhaseChange", "LedgerRecord", "EngineerRecord"}
+
+
+def test_every_record_a_batch_accepts_has_the_activity_that_writes_it() -> None:
+    """A record input a batch would take but no activity writes would fail its batch for ever."""
+    engine = create_engine("postgresql://nobody@127.0.0.1:1/unused")  # never connected
+    activities = EngagementActivities(EngagementStore(engine), DirectoryPool({}), AlertStore(engine))
+    assert set(activities.record_writers()) == set(RECORD_INPUTS.values())
 
 
 @pytest.mark.parametrize("records", [[], [{"input_type": "AlertInput", "input": {}}]])
