@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from temporalio.api.common.v1 import Payload
 from adapters.codec import EncryptionCodec, Keyring
 from adapters.http_endpoint import in_background
 from codec_server import codec_app
+from tests.conftest import free_port
 
 TOKEN = "test-codec-token"
 UI_ORIGIN = "http://localhost:8233"
@@ -27,12 +27,6 @@ def key(byte: int) -> str:
 
 def keyring(active: str = "k1", **keys: str) -> Keyring:
     return Keyring.from_base64(keys or {"k1": key(1)}, active)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -23,7 +23,8 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from adapters.temporal_connection import connect
 from settings import Settings
-from tests.codec_peers import TOKEN, codec_server, free_port, key, keyring
+from tests.codec_peers import TOKEN, codec_server, key, keyring
+from tests.conftest import free_port
 from tests.devserver import TEMPORAL, requires_temporal
 from tests.test_codec import EMAIL, Onboard, Onboarding, grant, refuse
 

@@ -26,7 +26,8 @@ from adapters.temporal_connection import (
     data_converter,
 )
 from settings import Settings
-from tests.codec_peers import free_port, key
+from tests.codec_peers import key
+from tests.conftest import free_port
 from tests.devserver import ROOT, address, dev_server, requires_temporal
 
 __all__ = ["dev_server"]
