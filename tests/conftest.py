@@ -22,7 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.db import EngagementStore, async_url, create_engine, migrate, start_embedded_postgres
-from adapters.email import EmailSender
+from adapters.email import EmailSender, SendGridSender
 from adapters.scim import ScimDirectory
 from tests.helpers import Harness
 from tests.scim_peers.servers import PEERS, Peer, start_peer
@@ -177,9 +177,13 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture
-def mailer() -> EmailSender | None:
-    """How the harness sends email: the outbox folder (None), unless a test module says otherwise."""
-    return None
+def mailer(request: pytest.FixtureRequest) -> EmailSender | None:
+    """How the harness sends email: the outbox folder (None), or the product's SendGrid sender to the
+    ``peer`` when the test module sets ``MAIL_THROUGH_SENDGRID = True``."""
+    if not getattr(request.module, "MAIL_THROUGH_SENDGRID", False):
+        return None
+    peer: SendGridPeer = request.getfixturevalue("peer")
+    return SendGridSender(peer.api_key, "eo@firm.example", "Engagement Office", host=peer.host)
 
 
 @pytest_asyncio.fixture

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.email import SendGridSender
 from domain.commands import ScheduleSession
 from domain.vocabulary import KnowledgeTransferDocument, Phase
 from tests.helpers import Harness, eventually
@@ -20,11 +18,8 @@ from tests.histories_io import keep
 from tests.sendgrid_peer import SendGridPeer
 from tests.test_batched_records import delivered
 
-
-@pytest.fixture
-def mailer(peer: SendGridPeer) -> SendGridSender:
-    """Email goes through the product's SendGrid sender, to the peer."""
-    return SendGridSender(peer.api_key, "eo@firm.example", "Engagement Office", host=peer.host)
+MAIL_THROUGH_SENDGRID = True
+"""The harness sends email through the product's SendGrid sender, to the peer (conftest ``mailer``)."""
 
 
 async def test_a_failing_email_holds_back_no_record(

@@ -3,19 +3,13 @@ for good is recorded with its error and an admin alert, and the engagement carri
 
 from __future__ import annotations
 
-import pytest
-
-from adapters.email import SendGridSender
 from domain.commands import RecordNdaSigned
 from domain.vocabulary import Phase
 from tests.helpers import Harness
 from tests.sendgrid_peer import SendGridPeer
 
-
-@pytest.fixture
-def mailer(peer: SendGridPeer) -> SendGridSender:
-    """Email goes through the product's SendGrid sender, to the peer."""
-    return SendGridSender(peer.api_key, "eo@firm.example", "Engagement Office", host=peer.host)
+MAIL_THROUGH_SENDGRID = True
+"""The harness sends email through the product's SendGrid sender, to the peer (conftest ``mailer``)."""
 
 
 async def test_a_refused_email_is_recorded_alerted_and_the_engagement_carries_on(

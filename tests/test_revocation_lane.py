@@ -11,12 +11,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.db import EngagementStore
-from adapters.email import SendGridSender
 from adapters.scim import ScimDirectory
 from domain.commands import (
     CancelEngagement,
@@ -35,10 +33,8 @@ from tests.tcp_proxy import database_behind_proxy
 ENGINEERS = ("alice@firm.example", "bob@firm.example", "carol@firm.example")
 
 
-@pytest.fixture
-def mailer(peer: SendGridPeer) -> SendGridSender:
-    """Email goes through the product's SendGrid sender, to the peer."""
-    return SendGridSender(peer.api_key, "eo@firm.example", "Engagement Office", host=peer.host)
+MAIL_THROUGH_SENDGRID = True
+"""The harness sends email through the product's SendGrid sender, to the peer (conftest ``mailer``)."""
 
 
 async def nobody_has_access(harness: Harness) -> bool:
