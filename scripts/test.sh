@@ -16,4 +16,7 @@ if [ ! -f tests/scim_peers/scimmy_peer/node_modules/scimmy/package.json ]; then
 fi
 # Test files run on two processes (pytest-xdist, by file); TEST_WORKERS=0 runs them in this one. Each
 # file has a time-skipping server of its own (tests/conftest.py), so no order of files matters.
+# Property tests run their thorough profile here (300 examples each, tests/conftest.py); by hand they
+# run 40 each unless HYPOTHESIS_PROFILE=thorough.
+export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-thorough}"
 exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 import pytest_asyncio
+from hypothesis import settings as hypothesis_settings
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -27,6 +28,13 @@ from adapters.scim import ScimDirectory
 from tests.helpers import Harness
 from tests.scim_peers.servers import PEERS, Peer, start_peer
 from tests.sendgrid_peer import SendGridPeer
+
+# Property tests that leave the number of examples to the profile: "quick" when pytest is run by hand
+# (the unit tier stays a few seconds long), "thorough" in the test command (scripts/test.sh) and so in
+# CI. Tests tuned to a live server set their own numbers.
+hypothesis_settings.register_profile("quick", max_examples=40)
+hypothesis_settings.register_profile("thorough", max_examples=300)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
 BIN = Path(sys.executable).parent
 LOCAL_POSTGRES = "postgresql://127.0.0.1:5432/test"

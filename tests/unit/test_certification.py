@@ -52,7 +52,7 @@ def test_another_key_or_a_short_key_is_refused() -> None:
         LinkSigner(b"short", "https://certify.example")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(position=st.integers(min_value=0), replacement=st.characters(codec="ascii"))
 def test_any_changed_character_is_refused(position: int, replacement: str) -> None:
     token = SIGNER.token("engagement-ACME-1", 2, NOW + timedelta(days=1))
@@ -68,7 +68,7 @@ def test_any_changed_character_is_refused(position: int, replacement: str) -> No
     assert (claims.engagement_id, claims.round) == ("engagement-ACME-1", 2)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(st.text(max_size=700))
 def test_arbitrary_input_is_refused_and_nothing_else_is_raised(text: str) -> None:
     with pytest.raises(InvalidLink):

@@ -249,7 +249,7 @@ COMMAND_STRATEGIES: list[st.SearchStrategy[Command]] = [
 ]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     phase=st.sampled_from(list(Phase)),
     commands=st.lists(st.one_of(COMMAND_STRATEGIES), min_size=1, max_size=6),

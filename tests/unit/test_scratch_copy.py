@@ -35,7 +35,7 @@ def with_a_parked_effect(state: EngagementState) -> EngagementState:
     return state
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     phase=st.sampled_from(list(Phase)),
     parked=st.booleans(),
