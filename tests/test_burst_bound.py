@@ -30,6 +30,8 @@ from tests.sendgrid_peer import SendGridPeer
 from workflows.commands import send
 from workflows.engagement import EngagementWorkflow
 
+RUN_EARLY = True  # one of the longest files: started first (tests/conftest.py)
+
 __all__ = ["dev_server"]  # a fixture, imported for pytest
 
 CAROL = "carol@firm.example"

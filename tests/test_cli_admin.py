@@ -25,6 +25,8 @@ from adapters import search_attributes as sa
 from tests.conftest import free_port
 from tests.devserver import ROOT, Cli, address, dev_server, requires_temporal
 
+RUN_EARLY = True  # one of the longest files: started first (tests/conftest.py)
+
 __all__ = ["dev_server"]
 
 pytestmark = requires_temporal

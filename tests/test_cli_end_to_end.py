@@ -13,6 +13,8 @@ from adapters.scim import ScimDirectory
 from tests.devserver import Cli, WorkerProcess, address, dev_server, requires_temporal
 from tests.sample_spec import ALL_GROUPS, spec_data
 
+RUN_EARLY = True  # one of the longest files: started first (tests/conftest.py)
+
 __all__ = ["dev_server"]  # the fixture, imported to be visible here
 
 pytestmark = requires_temporal

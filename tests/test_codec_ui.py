@@ -28,6 +28,8 @@ from tests.conftest import free_port
 from tests.devserver import TEMPORAL, requires_temporal
 from tests.test_codec import EMAIL, Onboard, Onboarding, grant, refuse
 
+RUN_EARLY = True  # one of the longest files: started first (tests/conftest.py)
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
     requires_temporal,

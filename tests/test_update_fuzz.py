@@ -25,6 +25,8 @@ from domain.phases import COMMANDS
 from domain.vocabulary import KnowledgeTransferDocument, Phase
 from tests.helpers import Harness
 
+RUN_EARLY = True  # one of the longest files: started first (tests/conftest.py)
+
 NOW = datetime.now(UTC)  # the time-skipping server starts at the real time
 PHASES = (Phase.AWAITING_NDA, Phase.ONBOARDING, Phase.DELIVERY, Phase.NOTICE, Phase.TRANSITION)
 EMAILS = ["alice@firm.example", "bob@firm.example", "carol@firm.example", "dave@firm.example", "x@y.example"]

@@ -35,6 +35,8 @@ from worker import SANDBOX, WORKFLOWS
 from workflows.commands import send
 from workflows.engagement import EngagementWorkflow
 
+RUN_EARLY = True  # one of the longest files: started first (tests/conftest.py)
+
 __all__ = ["dev_server"]  # the fixture, imported to be visible here
 
 pytestmark = [requires_temporal, pytest.mark.timeout(400)]
