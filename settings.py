@@ -169,6 +169,13 @@ class Settings(BaseSettings):
     """How many workflow tasks (activations, queries) the worker runs at once (Temporal's default)."""
     worker_max_concurrent_activities: int = Field(default=100, ge=1)
     """How many activities (SQL, SCIM, email) the worker runs at once (Temporal's default)."""
+    worker_sticky_timeout: timedelta = Field(
+        default=timedelta(seconds=10), ge=timedelta(seconds=1), le=timedelta(minutes=5)
+    )
+    """How long a task for an engagement this worker holds in its cache waits for this worker before
+    any worker may take it (Temporal's sticky schedule-to-start timeout, 10 s by default). After a
+    worker dies, each engagement it held waits this long before another worker replays it and goes
+    on: a revocation due at that moment included."""
 
     scim_max_clients: int = Field(default=256, ge=1)
     """How many clients' SCIM directories (an HTTP client each) the worker keeps open; beyond that the

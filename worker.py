@@ -98,6 +98,7 @@ def new_worker(
         max_cached_workflows=limits.worker_max_cached_workflows,
         max_concurrent_workflow_tasks=limits.worker_max_concurrent_workflow_tasks,
         max_concurrent_activities=limits.worker_max_concurrent_activities,
+        sticky_queue_schedule_to_start_timeout=limits.worker_sticky_timeout,
     )
 
 
