@@ -28,7 +28,9 @@ from adapters.outbox import OutboxStore
 from adapters.scim import ScimDirectory
 from bench.baseline import BaselineShape, BaselineWorkflow, Progress, Step
 from bench.peers import dev_server
+from cli.engagements import read_status
 from domain.spec import EngagementSpec, parse_spec
+from domain.views import StatusView
 from tests.conftest import ScimServer
 from tests.devserver import Cli, WorkerProcess, address
 from tests.helpers import Harness
@@ -131,6 +133,10 @@ class Stack:
         for number in range(shape.updates):
             await handle.execute_update(BaselineWorkflow.step, Step(number))
         return handle
+
+    async def status(self, handle: WorkflowHandle[Any, Any]) -> StatusView:
+        """``status`` as the CLI reads it: the run's memo when it keeps one (no replay), else the query."""
+        return await read_status(self.env.client, handle.id)
 
     async def bare_status(self, handle: WorkflowHandle[Any, Any]) -> Progress:
         progress: Progress = await handle.query(BaselineWorkflow.status)

@@ -9,7 +9,8 @@ checks cleared), ``--at-once`` at a time, on the product's worker process; N bar
 shape the first one's history had when it parked (bench/baseline.py, ``park``) on the bare worker
 process. Parking goes in three interleaved rounds of N/3 per side (the rate is their median). Then,
 per side: the worker's RSS (/proc) at the default cache size (WORKER_MAX_CACHED_WORKFLOWS), and
-`status` answered for ``--queries`` engagements one after another, first the ones parked last (in
+`status` answered for ``--queries`` engagements one after another (the product's as the CLI reads
+it: from the run's memo, with no replay; the bare side's by its query), first the ones parked last (in
 the worker's cache), then, after the worker is restarted, as many others (each one replayed from its
 history: not in the cache), p50 and p95.
 """
@@ -148,7 +149,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                         await timed(parks, args.at_once, side)
                 product.rss_parked_mb, bare.rss_parked_mb = rss(running.product), rss(running.bare)
                 k = min(args.queries, args.parked - 1)
-                await query_latencies(running, product, running.product, running.driver.status, k)
+                await query_latencies(running, product, running.product, running.status, k)
                 await query_latencies(running, bare, running.bare, running.bare_status, k)
     return {
         "parked": args.parked,

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
     Client,
     WorkflowExecution,
@@ -36,7 +39,7 @@ from domain.commands import Ack, Command
 from domain.phases import RULES
 from domain.spec import EngagementSpec
 from domain.state import EngagementInput
-from domain.views import StatusView
+from domain.views import STATUS_MEMO, StatusView
 from domain.vocabulary import describe_duration
 from settings import Settings
 
@@ -46,6 +49,7 @@ WORKFLOW_ID_PREFIX = "engagement-"
 # tests/unit/test_cli_help.py holds these equal to the workflow's definitions.
 WORKFLOW_TYPE = "EngagementWorkflow"
 STATUS_QUERY = "status"
+TASK_QUEUE_TYPE_WORKFLOW = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
 
 
 def workflow_id(engagement: str) -> str:
@@ -138,9 +142,22 @@ async def send_command(
 
 
 async def read_status(client: Client, engagement: str, wait: timedelta = timedelta(seconds=10)) -> StatusView:
-    """The live view, from the worker; ``WorkerSilent`` when none answers within ``wait``."""
+    """The engagement's status view; ``WorkerSilent`` when no worker answers within ``wait``.
+
+    A run that keeps its view in its memo (``status-memo``, upserted in the workflow task of each
+    change) is read from there: no worker replays its history. Its run must be closed, or a worker
+    must poll its task queue (else nothing would move it on, and the person is told so, as ever).
+    Other runs are asked live, by the ``status`` query.
+    """
     handle = client.get_workflow_handle(workflow_id(engagement))
     try:
+        description = await handle.describe(rpc_timeout=wait)
+        kept = await description.memo_value(STATUS_MEMO, None, type_hint=StatusView)
+        if isinstance(kept, StatusView) and (
+            description.status is not WorkflowExecutionStatus.RUNNING
+            or await _polled(client, description.task_queue, wait)
+        ):
+            return kept
         view: StatusView = await handle.query(STATUS_QUERY, result_type=StatusView, rpc_timeout=wait)
         return view
     except RPCError as error:
@@ -151,6 +168,20 @@ async def read_status(client: Client, engagement: str, wait: timedelta = timedel
         if error.status == RPCStatusCode.FAILED_PRECONDITION and "no poller" in error.message:
             raise WorkerSilent from None  # the server's own word: "no poller seen for task queue recently"
         raise
+
+
+async def _polled(client: Client, task_queue: str, wait: timedelta) -> bool:
+    """A worker has polled the task queue lately (the server forgets a poller after a few minutes)."""
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=TASK_QUEUE_TYPE_WORKFLOW
+    )
+    try:
+        response = await client.workflow_service.describe_task_queue(request, timeout=wait)
+    except RPCError as error:
+        if error.status in (RPCStatusCode.UNIMPLEMENTED, RPCStatusCode.PERMISSION_DENIED):
+            return False  # a server (the time-skipping test server) or a role that cannot tell: ask live
+        raise
+    return bool(response.pollers)
 
 
 @dataclass(frozen=True)

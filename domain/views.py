@@ -64,6 +64,10 @@ class ParkedView(Model):
     retry_at: datetime
 
 
+STATUS_MEMO = "status"
+"""The memo key under which an engagement's run keeps its status view (``status-memo`` runs)."""
+
+
 class StatusView(Model):
     contract_id: str
     client: str

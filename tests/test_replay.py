@@ -31,6 +31,9 @@ def test_histories_are_saved() -> None:
     # cancelled (SendGrid holding it), a command refused for the next run, an emergency revocation
     # performed while full, then the continue-as-new.
     assert {"burst_bound_full_run_v6"} <= names
+    # v9: the status-memo patch (tests/test_status_memo.py, tests/test_lifecycle.py): the status view
+    # upserted into the memo in each task that changes it, in delivery, cancelled, and contract to closed.
+    assert {"status_memo_delivery_v9", "status_memo_cancelled_v9", "engagement_full_lifecycle_v9"} <= names
 
 
 V3_PATHS = (

@@ -1,5 +1,6 @@
 """The engagement as admins find it in the Temporal UI: its current details (markdown, no personal
-data) and the search attributes that `list` filters on, upserted only when one of them changes."""
+data) and the search attributes that `list` filters on, upserted only when one of them changes; and
+(``status-memo`` runs) its status view in the run's memo, which `status` reads without a replay."""
 
 from __future__ import annotations
 
@@ -11,16 +12,44 @@ with workflow.unsafe.imports_passed_through():
     from adapters import search_attributes as sa
     from domain.spec import EngagementSpec
     from domain.state import EngagementState
-    from domain.views import current_details, needs_attention, next_deadline
+    from domain.views import STATUS_MEMO, current_details, needs_attention, next_deadline, status_view
 
 
 class AdminView:
-    def __init__(self, spec: EngagementSpec, state: EngagementState, *, publish: bool) -> None:
+    def __init__(self, spec: EngagementSpec, state: EngagementState, *, publish: bool, status_memo: bool) -> None:
         self._spec = spec
         self._state = state
         self._publish = publish
         """Started with its search attributes (the CLI sets them, so the namespace has them): keep them current."""
         self._published: tuple[Any, ...] = ()
+        self._status_memo = status_memo
+        self._memo_holds: str | None = None
+        """The status view (JSON) the memo holds since this run's last upsert; None before the first."""
+
+    @property
+    def status_memo(self) -> bool:
+        return self._status_memo
+
+    async def keep_status_memo(self) -> None:
+        """``status-memo`` runs: the memo follows the status view. The condition is checked once the
+        task's coroutines have all paused, so a change is upserted in the workflow task that made it."""
+        while True:
+            self.publish_status()
+            await workflow.wait_condition(self._status_changed)
+
+    def _status_changed(self) -> bool:
+        return status_view(self._spec, self._state).model_dump_json() != self._memo_holds
+
+    def publish_status(self) -> None:
+        """The status view into the memo, when it changed: in the same workflow task as the change, so
+        whoever sees a command acknowledged reads its outcome there (encrypted, as every payload)."""
+        if not self._status_memo:
+            return
+        view = status_view(self._spec, self._state)
+        holds = view.model_dump_json()
+        if holds != self._memo_holds:
+            self._memo_holds = holds
+            workflow.upsert_memo({STATUS_MEMO: view})
 
     def show(self) -> None:
         spec, state = self._spec, self._state

@@ -93,7 +93,8 @@ class EngagementWorkflow(EngagementCommands):
             batch=self._burst_bound and workflow.patched("batched-records"),
         )
         publish = self._lanes and workflow.info().typed_search_attributes.get(sa.ENGAGEMENT_PHASE) is not None
-        self._admin_view = AdminView(self._spec, self._state, publish=publish)
+        memo = self._lanes and workflow.patched("status-memo")  # runs since: `status` reads it, no replay
+        self._admin_view = AdminView(self._spec, self._state, publish=publish, status_memo=memo)
         self._lane_tasks: list[asyncio.Task[None]] = []
         self._history_limit = input.continue_as_new_after_events
         self._events = 0
@@ -123,6 +124,8 @@ class EngagementWorkflow(EngagementCommands):
                 **STORAGE,
             )
         lanes = self._lane_tasks = self._side_effects.start() if self._lanes else []
+        if self._admin_view.status_memo:
+            lanes.append(asyncio.create_task(self._admin_view.keep_status_memo()))
         steps: dict[Phase, Callable[[], Any]] = {
             Phase.AWAITING_NDA: self._awaiting_nda,
             Phase.ONBOARDING: self._onboarding,
@@ -142,6 +145,7 @@ class EngagementWorkflow(EngagementCommands):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._perform_effects()  # with lanes: the queue itself carries over
                 self._state.runs += 1
+                self._admin_view.publish_status()
                 workflow.continue_as_new(
                     EngagementInput(
                         spec=self._spec, state=self._state, continue_as_new_after_events=self._history_limit
@@ -154,6 +158,7 @@ class EngagementWorkflow(EngagementCommands):
         self._show()
         if lanes:  # the closing report and the last records are out (or dropped by an operator)
             await workflow.wait_condition(lambda: self._side_effects.drained() and workflow.all_handlers_finished())
+        self._admin_view.publish_status()
         return summary(self._spec, self._state)
 
     @property
@@ -326,11 +331,7 @@ class EngagementWorkflow(EngagementCommands):
         return False
 
     def _or_certification_due(self, moment: datetime | None, label: str) -> tuple[datetime | None, str]:
-        """The earlier of a phase's next moment and the open certification round's due date."""
-        due = certification_rules.due_at(self._state) if self._certifying else None
-        if due is not None and (moment is None or due < moment):
-            return due, "access certification due"
-        return moment, label
+        return certification_rules.or_due(self._state, moment, label) if self._certifying else (moment, label)
 
     async def _notice(self) -> None:
         await self._converge()

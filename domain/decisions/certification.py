@@ -35,6 +35,14 @@ def due_at(state: EngagementState) -> datetime | None:
     return state.certification.due_at if state.certification is not None else None
 
 
+def or_due(state: EngagementState, moment: datetime | None, label: str) -> tuple[datetime | None, str]:
+    """The earlier of a phase's next moment and the open certification round's due date."""
+    due = due_at(state)
+    if due is not None and (moment is None or due < moment):
+        return due, "access certification due"
+    return moment, label
+
+
 def open_round(change: Change) -> Certification | None:
     """After a review: open the next round, unless one is still open or nobody is on the engagement."""
     state, spec = change.state, change.spec

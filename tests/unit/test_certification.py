@@ -19,7 +19,7 @@ from domain.decisions.change import SYSTEM, Change, NoChange, UnknownEngineer
 from domain.effects import AuditEffect, EmailEffect
 from domain.email_kinds import EmailKind
 from domain.spec import parse_spec
-from domain.state import EngagementState, EngineerState
+from domain.state import Certification, EngagementState, EngineerState
 from domain.views import CertificationView, certification_view, format_status, status_view
 from domain.vocabulary import CheckStatus, Phase
 from tests.sample_spec import spec_data
@@ -249,3 +249,17 @@ async def test_one_address_is_slowed_down_after_thirty_requests_a_minute() -> No
         now[0] = NOW + timedelta(minutes=1)
         assert (await client.get(f"/c/{token}")).status_code == 200  # the window moved on
     await other.aclose()
+
+
+# ---------------------------------------------------------------- the next moment
+
+
+def test_the_open_round_due_date_comes_first_when_it_is_earlier() -> None:
+    state = EngagementState(contract_signed_at=NOW, engineers=[])
+    later, sooner = NOW + timedelta(days=30), NOW + timedelta(days=14)
+    assert rules.or_due(state, later, "access review") == (later, "access review")  # no round open
+    assert rules.or_due(state, None, "access review") == (None, "access review")
+    state.certification = Certification(round=1, opened_at=NOW, due_at=sooner, engineers=[])
+    assert rules.or_due(state, later, "access review") == (sooner, "access certification due")
+    assert rules.or_due(state, None, "end date") == (sooner, "access certification due")
+    assert rules.or_due(state, NOW + timedelta(days=1), "end date") == (NOW + timedelta(days=1), "end date")

@@ -1,0 +1,92 @@
+"""`status` without a replay: a run keeps its status view in its memo (the ``status-memo`` patch),
+upserted in the workflow task of each change, and the CLI reads it from Temporal's own record.
+
+On the dev server: the time-skipping test server has no DescribeTaskQueue, so there the CLI always
+asks the worker (which the other test files exercise).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from adapters.db import EngagementStore
+from adapters.scim import ScimDirectory
+from cli.engagements import _polled, read_status
+from domain.commands import AddEngineer, CancelEngagement, ChangeRole, RecordCheckResult, RecordNdaSigned
+from domain.spec import EngineerSpec
+from domain.views import STATUS_MEMO, StatusView
+from domain.vocabulary import Phase
+from tests.devserver import dev_server, requires_temporal
+from tests.helpers import Harness
+from tests.histories_io import closed_history, keep
+from tests.test_history_paths import lean
+
+__all__ = ["dev_server"]  # a fixture, imported for pytest
+
+ALICE, CAROL, DAVE = "alice@firm.example", "carol@firm.example", "dave@firm.example"
+
+
+async def kept(handle: WorkflowHandle[Any, Any]) -> StatusView:
+    """The view in the latest run's memo, as Temporal holds it now."""
+    described = await handle.describe()  # by id alone: the latest run
+    view = await described.memo_value(STATUS_MEMO, None, type_hint=StatusView)
+    assert isinstance(view, StatusView), f"no status view in the memo of {handle.id}"
+    return view
+
+
+async def same_as_live(harness: Harness, handle: WorkflowHandle[Any, Any], phase: Phase) -> StatusView:
+    """Settled in the phase: the memo holds exactly what the worker's query answers."""
+    live = await harness.settle(handle, phase)
+    assert (await kept(handle)).model_dump() == live.model_dump()
+    assert (await read_status(harness.client, handle.id)).model_dump() == live.model_dump()
+    return live
+
+
+@requires_temporal
+async def test_the_memo_holds_each_change_as_its_command_is_acknowledged(
+    dev_server: WorkflowEnvironment, store: EngagementStore, tenant: ScimDirectory, tmp_path: Path
+) -> None:
+    async with Harness.running(dev_server.client, store, tenant, tmp_path) as harness:
+        handle = await harness.start(lean(harness, ALICE, CAROL))
+        await same_as_live(harness, handle, Phase.AWAITING_NDA)
+        assert await _polled(harness.client, harness.task_queue, timedelta(seconds=5))  # so read_status used the memo
+
+        # Read your writes: the acknowledged command's outcome is in the memo, with no wait at all.
+        await harness.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
+        assert (await kept(handle)).timeline.nda_signed_at is not None
+        await same_as_live(harness, handle, Phase.ONBOARDING)
+        await harness.update(handle, RecordCheckResult(actor="hr", email=ALICE, outcome="cleared"))
+        await same_as_live(harness, handle, Phase.DELIVERY)
+
+        dave = EngineerSpec(name="Dave New", email=DAVE, role="analyst", production_access=False, jurisdiction="US")
+        await harness.update(handle, AddEngineer(actor="erin", engineer=dave))
+        assert DAVE in {e.email for e in (await kept(handle)).engineers}
+        await harness.update(handle, ChangeRole(actor="erin", email=CAROL, role="developer"))
+        assert next(e.role for e in (await kept(handle)).engineers if e.email == CAROL) == "developer"
+        view = await same_as_live(harness, handle, Phase.DELIVERY)
+        assert {e.email for e in view.engineers} == {ALICE, CAROL, DAVE}
+
+        await keep("status_memo_delivery", await handle.fetch_history())
+
+        # A run that closes publishes its last view before it completes.
+        ended = await harness.start(lean(harness, CAROL))
+        await same_as_live(harness, ended, Phase.AWAITING_NDA)
+        await harness.update(ended, CancelEngagement(actor="erin", reason="budget withdrawn"))
+        history = await closed_history(harness.client, ended.id)
+        final = await kept(ended)
+        assert final.phase is Phase.CANCELLED and final.pending_effects == 0
+        upserts = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED]
+        tasks = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
+        assert upserts and len(upserts) <= len(tasks), (len(upserts), len(tasks))
+        await keep("status_memo_cancelled", history)
+
+    # No worker runs now: a closed run's view is read from the memo all the same.
+    assert (await ended.describe()).status is WorkflowExecutionStatus.COMPLETED
+    closed = await read_status(harness.client, ended.id, wait=timedelta(seconds=1))
+    assert closed.model_dump() == final.model_dump()
