@@ -33,7 +33,8 @@ from activities.payloads import (
 )
 from activities.record_batch import write_in_order
 from adapters.alerts import AlertStore
-from adapters.db import AuditEntry, EngagementStore
+from adapters.audit_writer import AuditEntry
+from adapters.db import EngagementStore
 from adapters.iam_convergence import Target
 from adapters.identity_access import apply_identity_access
 from adapters.scim import DirectoryPool, GroupNotFound

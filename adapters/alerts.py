@@ -12,7 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import Row, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from adapters.audit_writer import append_chained
+from adapters.audit_writer import AuditEntry, append_chained
 from adapters.db import PostgresStore
 from adapters.db_schema import alerts
 
@@ -86,15 +86,9 @@ class AlertStore(PostgresStore):
             ).first()
             if row is None:
                 raise AlertNotOpen(f"no open alert {alert_id} (unknown, or already acknowledged)")
-            await append_chained(
-                conn,
-                engagement_id=row.engagement_id,
-                event_key=f"alert-acknowledged:{alert_id}",
-                at=at,
-                actor=by,
-                action="alert_acknowledged",
-                details={"alert_id": alert_id, "kind": row.kind, "reason": reason, "actor_source": source},
-            )
+            details = {"alert_id": alert_id, "kind": row.kind, "reason": reason, "actor_source": source}
+            entry = AuditEntry(f"alert-acknowledged:{alert_id}", at, by, "alert_acknowledged", details)
+            await append_chained(conn, row.engagement_id, entry)
         log.info("alert %s [%s] %s acknowledged", alert_id, row.engagement_id, row.kind)
         acknowledged: Row[Any] = row
         return acknowledged

@@ -3,6 +3,8 @@ the hashing), inside the caller's transaction, so an entry commits with the reco
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,16 +29,18 @@ _CHAIN_STATE = (
 jsonb gives them back (what is hashed)."""
 
 
-async def append_chained(
-    conn: AsyncConnection,
-    *,
-    engagement_id: str,
-    event_key: str,
-    at: datetime,
-    actor: str,
-    action: str,
-    details: dict[str, Any],
-) -> bool:
+@dataclass(frozen=True)
+class AuditEntry:
+    """An audit entry written in the same transaction as the record it is about."""
+
+    event_key: str
+    at: datetime
+    actor: str
+    action: str
+    details: dict[str, Any]
+
+
+async def append_chained(conn: AsyncConnection, engagement_id: str, audit: AuditEntry) -> bool:
     """Append one audit entry chained to its engagement's last one; False if its key is already there.
 
     Under a per-engagement transaction-level advisory lock, so two writers of one engagement take
@@ -44,20 +48,12 @@ async def append_chained(
     refuses a fork should anyone skip the lock). The details are hashed as jsonb will give them back.
     """
     await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended("audit:" + engagement_id, 0))))
-    chain = (
-        await conn.execute(_CHAIN_STATE, {"event_key": event_key, "engagement_id": engagement_id, "details": details})
-    ).one()
+    state = {"event_key": audit.event_key, "engagement_id": engagement_id, "details": audit.details}
+    chain = (await conn.execute(_CHAIN_STATE, state)).one()
     if chain.existing is not None:
         return False
     last, stored = chain.last, chain.details
-    entry = {
-        "engagement_id": engagement_id,
-        "event_key": event_key,
-        "at": at,
-        "actor": actor,
-        "action": action,
-        "details": stored,
-    }
+    entry = {"engagement_id": engagement_id, **dataclasses.asdict(audit), "details": stored}
     prev_hash = last or GENESIS
     await conn.execute(insert(audit_log).values(**entry, prev_hash=prev_hash, row_hash=link(prev_hash, entry)))
     return True

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from adapters.audit_writer import append_chained
+from adapters.audit_writer import AuditEntry, append_chained
 from adapters.db_schema import (
     access_grants,
     audit_log,
@@ -106,17 +105,6 @@ async def retrying(work: Callable[[], Awaitable[T]]) -> T:
             if attempt == STALE_ATTEMPTS or not stale_connection(error):
                 raise
     raise AssertionError("unreachable")  # the last attempt returns or raises
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """An audit entry written in the same transaction as the record it is about."""
-
-    event_key: str
-    at: datetime
-    actor: str
-    action: str
-    details: dict[str, Any]
 
 
 def migrate_sync(url: str) -> None:
@@ -298,15 +286,7 @@ class EngagementStore(PostgresStore):
                 if write is not None:
                     await write(conn)
                 if audit is not None:
-                    await append_chained(
-                        conn,
-                        engagement_id=engagement_id,
-                        event_key=audit.event_key,
-                        at=audit.at,
-                        actor=audit.actor,
-                        action=audit.action,
-                        details=audit.details,
-                    )
+                    await append_chained(conn, engagement_id, audit)
 
         await retrying(once)
 
