@@ -39,7 +39,7 @@ from domain.commands import Ack, Command
 from domain.phases import RULES
 from domain.spec import EngagementSpec
 from domain.state import EngagementInput
-from domain.views import STATUS_MEMO, StatusView
+from domain.views import STATUS_MEMO, StatusView, unpack_status
 from domain.vocabulary import describe_duration
 from settings import Settings
 
@@ -152,8 +152,9 @@ async def read_status(client: Client, engagement: str, wait: timedelta = timedel
     handle = client.get_workflow_handle(workflow_id(engagement))
     try:
         description = await handle.describe(rpc_timeout=wait)
-        kept = await description.memo_value(STATUS_MEMO, None, type_hint=StatusView)
-        if isinstance(kept, StatusView) and (
+        packed = await description.memo_value(STATUS_MEMO, None, type_hint=bytes)
+        kept = unpack_status(packed) if isinstance(packed, bytes) else None
+        if kept is not None and (
             description.status is not WorkflowExecutionStatus.RUNNING
             or await _polled(client, description.task_queue, wait)
         ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime
 
 from pydantic import Field
@@ -66,6 +67,9 @@ class ParkedView(Model):
 
 STATUS_MEMO = "status"
 """The memo key under which an engagement's run keeps its status view (``status-memo`` runs)."""
+STATUS_MEMO_BOUND = 8 * 1024
+"""The most bytes the packed view may take. Temporal fails a workflow whose memo passes its limit
+(32 KB by default, 40 KB on Temporal Cloud), so a larger view is not kept: `status` asks the worker."""
 
 
 class StatusView(Model):
@@ -343,3 +347,22 @@ def current_details(spec: EngagementSpec, state: EngagementState) -> str:
     if needs_attention(state):
         lines.insert(1, "- ⚠ **needs attention** (see `status`, `alerts`)")
     return "\n".join(lines)
+
+
+def pack_status(view: StatusView) -> bytes | None:
+    """The view as the memo keeps it (JSON, zlib): a few hundred bytes for most engagements, under
+    Temporal's 2 KB memo warning once encrypted; None when even packed it passes the bound."""
+    packed = zlib.compress(view.model_dump_json().encode(), 6)
+    return packed if len(packed) <= STATUS_MEMO_BOUND else None
+
+
+def unpack_status(packed: bytes) -> StatusView | None:
+    """The view a memo keeps; None for anything that is not one (or that unpacks past 4 MB)."""
+    inflate = zlib.decompressobj()
+    try:
+        data = inflate.decompress(packed, 4 * 1024 * 1024)
+        if inflate.unconsumed_tail or inflate.unused_data or not inflate.eof:
+            return None
+        return StatusView.model_validate_json(data)
+    except (zlib.error, ValueError):
+        return None

@@ -281,6 +281,7 @@ class Onboarding:
     @workflow.run
     async def run(self, engineer: Onboard) -> Onboarded:
         timeout = timedelta(seconds=30)
+        workflow.upsert_memo({"engineer": engineer.email})  # as the engagement keeps its status view
         greeting = await workflow.execute_activity(grant, engineer, start_to_close_timeout=timeout)
         try:
             await workflow.execute_activity(

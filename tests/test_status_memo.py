@@ -7,7 +7,8 @@ asks the worker (which the other test files exercise).
 
 from __future__ import annotations
 
-from datetime import timedelta
+import secrets
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from adapters.scim import ScimDirectory
 from cli.engagements import _polled, read_status
 from domain.commands import AddEngineer, CancelEngagement, ChangeRole, RecordCheckResult, RecordNdaSigned
 from domain.spec import EngineerSpec
-from domain.views import STATUS_MEMO, StatusView
+from domain.state import DeliveryProblem
+from domain.views import STATUS_MEMO, StatusView, pack_status, unpack_status
 from domain.vocabulary import Phase
 from tests.devserver import dev_server, requires_temporal
 from tests.helpers import Harness
@@ -35,8 +37,10 @@ ALICE, CAROL, DAVE = "alice@firm.example", "carol@firm.example", "dave@firm.exam
 async def kept(handle: WorkflowHandle[Any, Any]) -> StatusView:
     """The view in the latest run's memo, as Temporal holds it now."""
     described = await handle.describe()  # by id alone: the latest run
-    view = await described.memo_value(STATUS_MEMO, None, type_hint=StatusView)
-    assert isinstance(view, StatusView), f"no status view in the memo of {handle.id}"
+    packed = await described.memo_value(STATUS_MEMO, None, type_hint=bytes)
+    assert isinstance(packed, bytes), f"no status view in the memo of {handle.id}"
+    view = unpack_status(packed)
+    assert view is not None
     return view
 
 
@@ -90,3 +94,38 @@ async def test_the_memo_holds_each_change_as_its_command_is_acknowledged(
     assert (await ended.describe()).status is WorkflowExecutionStatus.COMPLETED
     closed = await read_status(harness.client, ended.id, wait=timedelta(seconds=1))
     assert closed.model_dump() == final.model_dump()
+
+
+@requires_temporal
+async def test_a_view_past_the_memo_bound_leaves_the_memo_and_the_engagement_goes_on(
+    dev_server: WorkflowEnvironment, store: EngagementStore, tenant: ScimDirectory, tmp_path: Path
+) -> None:
+    """Temporal fails a workflow whose memo outgrows its limit: a view that big is not kept there (the
+    key is removed), `status` asks the worker instead, and the engagement takes commands as before."""
+    async with Harness.running(dev_server.client, store, tenant, tmp_path) as harness:
+        handle = await harness.start(lean(harness, CAROL))
+        await same_as_live(harness, handle, Phase.AWAITING_NDA)
+        at = datetime(2026, 11, 2, tzinfo=UTC)
+        for n in range(60):  # SendGrid's reasons, incompressible: about 18 KB packed
+            reason = secrets.token_urlsafe(300)
+            problem = DeliveryProblem(
+                message_key=f"m{n}",
+                kind="nda_request",
+                recipient="sam@acme.example",
+                event="bounce",
+                reason=reason,
+                at=at,
+            )
+            await handle.signal("email_delivery_problem", problem)
+        live = await harness.settle(handle, Phase.AWAITING_NDA)
+        assert len(live.delivery_problems) == 60
+        assert pack_status(live) is None
+        described = await handle.describe()
+        assert STATUS_MEMO not in await described.memo(), "a view past the bound is kept in the memo"
+        assert (await read_status(harness.client, handle.id)).model_dump() == live.model_dump()
+
+        await harness.update(handle, RecordNdaSigned(actor="ops", signed_by="Sam Signer"))
+        view = await harness.settle(handle, Phase.DELIVERY)  # Carol needs no check
+        assert view.timeline.nda_signed_at is not None and len(view.delivery_problems) == 60
+        assert STATUS_MEMO not in await (await handle.describe()).memo()
+        await keep("status_memo_past_bound", await handle.fetch_history())

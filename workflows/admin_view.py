@@ -12,7 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from adapters import search_attributes as sa
     from domain.spec import EngagementSpec
     from domain.state import EngagementState
-    from domain.views import STATUS_MEMO, current_details, needs_attention, next_deadline, status_view
+    from domain.views import STATUS_MEMO, current_details, needs_attention, next_deadline, pack_status, status_view
 
 
 class AdminView:
@@ -25,6 +25,8 @@ class AdminView:
         self._status_memo = status_memo
         self._memo_holds: str | None = None
         """The status view (JSON) the memo holds since this run's last upsert; None before the first."""
+        self._memo_cleared = False
+        """The view outgrew the memo's bound and its key was removed."""
 
     @property
     def status_memo(self) -> bool:
@@ -42,14 +44,19 @@ class AdminView:
 
     def publish_status(self) -> None:
         """The status view into the memo, when it changed: in the same workflow task as the change, so
-        whoever sees a command acknowledged reads its outcome there (encrypted, as every payload)."""
+        whoever sees a command acknowledged reads its outcome there (packed, then encrypted as every
+        payload). A view past the bound removes the key instead: Temporal would fail the workflow."""
         if not self._status_memo:
             return
         view = status_view(self._spec, self._state)
         holds = view.model_dump_json()
-        if holds != self._memo_holds:
-            self._memo_holds = holds
-            workflow.upsert_memo({STATUS_MEMO: view})
+        if holds == self._memo_holds:
+            return
+        self._memo_holds = holds
+        packed = pack_status(view)
+        if packed is not None or not self._memo_cleared:  # too large: the key goes (`status` asks live)
+            workflow.upsert_memo({STATUS_MEMO: packed})
+        self._memo_cleared = packed is None
 
     def show(self) -> None:
         spec, state = self._spec, self._state
