@@ -144,19 +144,22 @@ async def send_command(
 async def read_status(client: Client, engagement: str, wait: timedelta = timedelta(seconds=10)) -> StatusView:
     """The engagement's status view; ``WorkerSilent`` when no worker answers within ``wait``.
 
-    A run that keeps its view in its memo (``status-memo``, upserted in the workflow task of each
-    change) is read from there: no worker replays its history. Its run must be closed, or a worker
-    must poll its task queue (else nothing would move it on, and the person is told so, as ever).
-    Other runs are asked live, by the ``status`` query.
+    A run that keeps its view in its memo (``status-memo``) is read from there, with no worker
+    replaying its history, when the memo is current: the run is closed, or it is at rest (no workflow
+    task or activity pending: the workflow upserted the view as it went to sleep) and a worker polls
+    its task queue (else nothing would move it on, and the person is told so, as ever). Otherwise
+    the worker is asked, by the ``status`` query: its answer is live.
     """
     handle = client.get_workflow_handle(workflow_id(engagement))
     try:
         description = await handle.describe(rpc_timeout=wait)
         packed = await description.memo_value(STATUS_MEMO, None, type_hint=bytes)
         kept = unpack_status(packed) if isinstance(packed, bytes) else None
+        raw = description.raw_description
+        at_rest = not raw.pending_activities and not raw.HasField("pending_workflow_task")
         if kept is not None and (
             description.status is not WorkflowExecutionStatus.RUNNING
-            or await _polled(client, description.task_queue, wait)
+            or (at_rest and await _polled(client, description.task_queue, wait))
         ):
             return kept
         view: StatusView = await handle.query(STATUS_QUERY, result_type=StatusView, rpc_timeout=wait)

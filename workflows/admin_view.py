@@ -4,6 +4,7 @@ data) and the search attributes that `list` filters on, upserted only when one o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from temporalio import workflow
@@ -16,7 +17,15 @@ with workflow.unsafe.imports_passed_through():
 
 
 class AdminView:
-    def __init__(self, spec: EngagementSpec, state: EngagementState, *, publish: bool, status_memo: bool) -> None:
+    def __init__(
+        self,
+        spec: EngagementSpec,
+        state: EngagementState,
+        *,
+        publish: bool,
+        status_memo: bool,
+        full: Callable[[], bool],
+    ) -> None:
         self._spec = spec
         self._state = state
         self._publish = publish
@@ -26,27 +35,16 @@ class AdminView:
         self._memo_holds: str | None = None
         """The status view (JSON) the memo holds since this run's last upsert; None before the first."""
         self._memo_cleared = False
+        self._full = full
+        """The run is full, on its way to continue as new: it upserts nothing more (the next run will)."""
         """The view outgrew the memo's bound and its key was removed."""
 
-    @property
-    def status_memo(self) -> bool:
-        return self._status_memo
-
-    async def keep_status_memo(self) -> None:
-        """``status-memo`` runs: the memo follows the status view. The condition is checked once the
-        task's coroutines have all paused, so a change is upserted in the workflow task that made it."""
-        while True:
-            self.publish_status()
-            await workflow.wait_condition(self._status_changed)
-
-    def _status_changed(self) -> bool:
-        return status_view(self._spec, self._state).model_dump_json() != self._memo_holds
-
     def publish_status(self) -> None:
-        """The status view into the memo, when it changed: in the same workflow task as the change, so
-        whoever sees a command acknowledged reads its outcome there (packed, then encrypted as every
-        payload). A view past the bound removes the key instead: Temporal would fail the workflow."""
-        if not self._status_memo:
+        """The status view into the memo (packed, then encrypted as every payload), when it changed.
+        Called where the engagement is shown (each turn of the main loop, each side effect done) and
+        as the main loop goes to sleep, so the memo is current whenever nothing is in flight. A view
+        past the bound removes the key instead: Temporal fails a workflow whose memo is too large."""
+        if not self._status_memo or self._full():
             return
         view = status_view(self._spec, self._state)
         holds = view.model_dump_json()
@@ -61,6 +59,7 @@ class AdminView:
     def show(self) -> None:
         spec, state = self._spec, self._state
         workflow.set_current_details(current_details(spec, state))
+        self.publish_status()
         deadline = next_deadline(spec, state)
         values = (state.phase, state.end_date, deadline, needs_attention(state))
         if not self._publish or values == self._published:

@@ -91,10 +91,11 @@ class EngagementWorkflow(EngagementCommands):
             shown=self._show,
             full=self._full if self._burst_bound else None,
             batch=self._burst_bound and workflow.patched("batched-records"),
+            resting=lambda: self._admin_view.publish_status(),
         )
         publish = self._lanes and workflow.info().typed_search_attributes.get(sa.ENGAGEMENT_PHASE) is not None
         memo = self._lanes and workflow.patched("status-memo")  # runs since: `status` reads it, no replay
-        self._admin_view = AdminView(self._spec, self._state, publish=publish, status_memo=memo)
+        self._admin_view = AdminView(self._spec, self._state, publish=publish, status_memo=memo, full=self._full)
         self._lane_tasks: list[asyncio.Task[None]] = []
         self._history_limit = input.continue_as_new_after_events
         self._events = 0
@@ -124,8 +125,6 @@ class EngagementWorkflow(EngagementCommands):
                 **STORAGE,
             )
         lanes = self._lane_tasks = self._side_effects.start() if self._lanes else []
-        if self._admin_view.status_memo:
-            lanes.append(asyncio.create_task(self._admin_view.keep_status_memo()))
         steps: dict[Phase, Callable[[], Any]] = {
             Phase.AWAITING_NDA: self._awaiting_nda,
             Phase.ONBOARDING: self._onboarding,
@@ -145,7 +144,6 @@ class EngagementWorkflow(EngagementCommands):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._perform_effects()  # with lanes: the queue itself carries over
                 self._state.runs += 1
-                self._admin_view.publish_status()
                 workflow.continue_as_new(
                     EngagementInput(
                         spec=self._spec, state=self._state, continue_as_new_after_events=self._history_limit
@@ -255,6 +253,7 @@ class EngagementWorkflow(EngagementCommands):
             timeout = (moment - self._now()).total_seconds()
             if timeout <= 0:
                 return
+        self._admin_view.publish_status()  # status-memo runs: the view as the engagement goes to sleep
         try:
             await workflow.wait_condition(
                 lambda: (

@@ -59,9 +59,12 @@ class SideEffectLanes:
         shown: Callable[[], None],
         full: Callable[[], bool] | None = None,
         batch: bool = False,
+        resting: Callable[[], None] = lambda: None,
     ) -> None:
         self._shown = shown
         """Called when what admins see changes (an effect parked, an alert recorded)."""
+        self._resting = resting
+        """Called as an effect lane goes to sleep with nothing to do (the status memo is upserted)."""
         self._full = full
         """The ``burst-bound`` runs: whether the run is full (start nothing, cancel what is in flight)."""
         self._batch = batch
@@ -164,6 +167,8 @@ class SideEffectLanes:
         if not self._is_full():
             due = min((p.retry_at for p in state.parked), default=None)
             timeout = None if due is None else max((due - workflow.now()).total_seconds(), 0.001)
+            if not any(mine(e) for e in state.effects):
+                self._resting()
             try:
                 await workflow.wait_condition(
                     lambda: any(mine(e) for e in state.effects) or self._is_full(), timeout=timeout
