@@ -49,7 +49,6 @@ WORKFLOW_ID_PREFIX = "engagement-"
 # tests/unit/test_cli_help.py holds these equal to the workflow's definitions.
 WORKFLOW_TYPE = "EngagementWorkflow"
 STATUS_QUERY = "status"
-TASK_QUEUE_TYPE_WORKFLOW = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
 
 
 def workflow_id(engagement: str) -> str:
@@ -177,7 +176,9 @@ async def read_status(client: Client, engagement: str, wait: timedelta = timedel
 async def _polled(client: Client, task_queue: str, wait: timedelta) -> bool:
     """A worker has polled the task queue lately (the server forgets a poller after a few minutes)."""
     request = DescribeTaskQueueRequest(
-        namespace=client.namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=TASK_QUEUE_TYPE_WORKFLOW
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     )
     try:
         response = await client.workflow_service.describe_task_queue(request, timeout=wait)

@@ -349,10 +349,11 @@ def current_details(spec: EngagementSpec, state: EngagementState) -> str:
     return "\n".join(lines)
 
 
-def pack_status(view: StatusView) -> bytes | None:
-    """The view as the memo keeps it (JSON, zlib): a few hundred bytes for most engagements, under
-    Temporal's 2 KB memo warning once encrypted; None when even packed it passes the bound."""
-    packed = zlib.compress(view.model_dump_json().encode(), 6)
+def pack_status(view_json: str) -> bytes | None:
+    """The view (its JSON) as the memo keeps it, zlib-packed: a few hundred bytes for most
+    engagements, under Temporal's 2 KB memo warning once encrypted; None when even packed it passes
+    the bound."""
+    packed = zlib.compress(view_json.encode(), 6)
     return packed if len(packed) <= STATUS_MEMO_BOUND else None
 
 

@@ -35,14 +35,15 @@ class AdminView:
         self._memo_holds: str | None = None
         """The status view (JSON) the memo holds since this run's last upsert; None before the first."""
         self._memo_cleared = False
+        """The view outgrew the memo's bound and its key was removed."""
         self._full = full
         """The run is full, on its way to continue as new: it upserts nothing more (the next run will)."""
-        """The view outgrew the memo's bound and its key was removed."""
 
     def publish_status(self) -> None:
         """The status view into the memo (packed, then encrypted as every payload), when it changed.
-        Called where the engagement is shown (each turn of the main loop, each side effect done) and
-        as the main loop goes to sleep, so the memo is current whenever nothing is in flight. A view
+        Called where the engagement is shown (each turn of the main loop, an effect parked, an alert),
+        as the main loop or a side-effect lane goes to sleep, and as the run completes, so the memo is
+        current whenever nothing is in flight. A view
         past the bound removes the key instead: Temporal fails a workflow whose memo is too large."""
         if not self._status_memo or self._full():
             return
@@ -51,7 +52,7 @@ class AdminView:
         if holds == self._memo_holds:
             return
         self._memo_holds = holds
-        packed = pack_status(view)
+        packed = pack_status(holds)
         if packed is not None or not self._memo_cleared:  # too large: the key goes (`status` asks live)
             workflow.upsert_memo({STATUS_MEMO: packed})
         self._memo_cleared = packed is None
