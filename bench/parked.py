@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,8 @@ class Side:
     rss_parked_mb: float = 0.0
     cached_ms: tuple[float, float] = (0.0, 0.0)
     uncached_ms: tuple[float, float] = (0.0, 0.0)
+    rss_by_parked: list[tuple[int, float]] = field(default_factory=list)
+    """The worker's RSS after each round: (engagements parked so far, MB), to see whether it keeps growing."""
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -75,6 +77,7 @@ class Side:
             "rss_parked_mb": round(self.rss_parked_mb, 1),
             "status_cached_p50_p95_ms": self.cached_ms,
             "status_uncached_p50_p95_ms": self.uncached_ms,
+            "rss_by_parked_mb": self.rss_by_parked,
         }
 
 
@@ -97,11 +100,19 @@ async def park_bare(stack: Stack, shape: BaselineShape) -> WorkflowHandle[Any, A
         await asyncio.sleep(POLL_SECONDS)
 
 
-async def timed(parks: Sequence[Park], at_once: int, side: Side) -> None:
+async def timed(parks: Sequence[Park], at_once: int, side: Side, worker: WorkerProcess) -> None:
     started = time.perf_counter()
     side.handles += await bounded(parks, at_once)
     side.rates.append(len(parks) / (time.perf_counter() - started))
-    log.info("%s: %d parked, %.2f/s (load %.2f)", side.name, len(side.handles), side.rates[-1], os.getloadavg()[0])
+    side.rss_by_parked.append((len(side.handles), round(rss(worker), 1)))
+    log.info(
+        "%s: %d parked, %.2f/s, RSS %.0f MB (load %.2f)",
+        side.name,
+        len(side.handles),
+        side.rates[-1],
+        side.rss_by_parked[-1][1],
+        os.getloadavg()[0],
+    )
 
 
 async def query_latencies(
@@ -144,9 +155,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                         for n in range(offset, offset + count)
                     ]
                     parks_bare: list[Park] = [functools.partial(park_bare, running, shape)] * (count + (number == 0))
-                    sides: list[tuple[list[Park], Side]] = [(parks_product, product), (parks_bare, bare)]
-                    for parks, side in sides if number % 2 == 0 else reversed(sides):
-                        await timed(parks, args.at_once, side)
+                    sides: list[tuple[list[Park], Side, WorkerProcess]] = [
+                        (parks_product, product, running.product),
+                        (parks_bare, bare, running.bare),
+                    ]
+                    for parks, side, worker in sides if number % 2 == 0 else reversed(sides):
+                        await timed(parks, args.at_once, side, worker)
                 product.rss_parked_mb, bare.rss_parked_mb = rss(running.product), rss(running.bare)
                 k = min(args.queries, args.parked - 1)
                 await query_latencies(running, product, running.product, running.status, k)
