@@ -7,6 +7,8 @@ written with ON CONFLICT, audit entries by the key of the activity attempt that 
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -14,8 +16,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Row, Table, and_, event, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -107,7 +107,19 @@ async def retrying(work: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
+MIGRATION_URL = "ALEMBIC_DATABASE_URL"
+"""How ``migrate`` hands the database to its child: the environment, never the command line (where
+``ps`` would show a password)."""
+
+
+class MigrationFailed(RuntimeError):
+    pass
+
+
 def migrate_sync(url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
     config.attributes["database_url"] = async_url(url)
@@ -115,8 +127,18 @@ def migrate_sync(url: str) -> None:
 
 
 async def migrate(url: str) -> None:
-    """Bring the schema to the newest Alembic revision (alembic runs its own event loop)."""
-    await asyncio.to_thread(migrate_sync, url)
+    """Bring the schema to the newest Alembic revision, in a child process: Alembic and its templates
+    (Mako, Pygments) are about 12 MB that a worker would otherwise keep all its life for one use at
+    start. The child's log goes where this process's goes."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        f"import os, adapters.db as db; db.migrate_sync(os.environ[{MIGRATION_URL!r}])",
+        cwd=PROJECT_ROOT,
+        env={**os.environ, MIGRATION_URL: url},
+    )
+    if await child.wait() != 0:
+        raise MigrationFailed(f"the Alembic upgrade failed (exit {child.returncode}); its error is in the log above")
 
 
 def start_embedded_postgres(data_dir: Path) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator
 
@@ -14,7 +15,7 @@ import pytest_asyncio
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from adapters.db import PROJECT_ROOT, async_url, start_embedded_postgres
+from adapters.db import PROJECT_ROOT, MigrationFailed, async_url, migrate, start_embedded_postgres
 from adapters.migration_lock import MIGRATION_LOCK_KEY, migrate_locked
 from tests.conftest import LOCAL_POSTGRES, _reachable
 
@@ -84,3 +85,34 @@ async def test_a_replica_waits_for_the_one_holding_the_lock(fresh_database: str)
     finally:
         await holder.close()
         await observer.close()
+
+
+async def test_the_upgrade_runs_in_a_child_and_leaves_alembic_out_of_the_worker(fresh_database: str) -> None:
+    # The worker migrates once at start: Alembic, Mako and Pygments would stay in its memory all its life.
+    program = (
+        "import asyncio, os, sys; from adapters.migration_lock import migrate_locked;"
+        " asyncio.run(migrate_locked(os.environ['UPGRADE_THIS']));"
+        " print(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'mako', 'pygments'}))"
+    )
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        program,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "UPGRADE_THIS": async_url(fresh_database)},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await child.communicate()
+    assert child.returncode == 0
+    assert out.decode().strip().splitlines()[-1] == "[]"
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        assert await conn.fetchval("SELECT version_num FROM alembic_version") == head_revision()
+    finally:
+        await conn.close()
+
+
+async def test_a_failed_upgrade_raises(fresh_database: str) -> None:
+    missing = fresh_database.rsplit("/", 1)[0] + f"/absent_{uuid.uuid4().hex[:8]}"
+    with pytest.raises(MigrationFailed, match="exit 1"):
+        await migrate(async_url(missing))
