@@ -20,6 +20,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench import burst, lifecycle, parked, revocation_latency, throughput
 from bench.devstack import add_worker_settings
@@ -80,12 +81,20 @@ async def throughput_rows(args: argparse.Namespace) -> list[Row]:
 
 async def parked_rows(args: argparse.Namespace) -> list[Row]:
     result = await parked.measure(args)
-    bare, product, n = result["bare"], result["product"], result["parked"]
+    product, n = result["product"], result["parked"]
+    bare: dict[str, Any] = result["bare"] or {}  # none with --product-only
+
+    def of_bare(key: str, index: int | None = None) -> float | None:
+        value = bare.get(key)
+        return value if value is None or index is None else value[index]
+
     return [
-        Row(f"worker RSS, {n} parked", bare["rss_parked_mb"], product["rss_parked_mb"], "<= 200 MB at 10,000", " MB"),
-        Row("parking rate, per s", bare["parking_rate_per_second"], product["parking_rate_per_second"], ">= 0.8x"),
+        Row(
+            f"worker RSS, {n} parked", of_bare("rss_parked_mb"), product["rss_parked_mb"], "<= 200 MB at 10,000", " MB"
+        ),
+        Row("parking rate, per s", of_bare("parking_rate_per_second"), product["parking_rate_per_second"], ">= 0.8x"),
         *(
-            Row(f"status p95, {label}", bare[key][1], product[key][1], "<= 50 ms", " ms")
+            Row(f"status p95, {label}", of_bare(key, 1), product[key][1], "<= 50 ms", " ms")
             for label, key in (("cached", "status_cached_p50_p95_ms"), ("not cached", "status_uncached_p50_p95_ms"))
         ),
     ]

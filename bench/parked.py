@@ -146,9 +146,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 product.handles.append(first)
                 shape = (await history_of(first)).baseline(park=True, timers_alongside=True)
                 log.info("bare shape %s", shape)
-                chunk = max(1, (args.parked - 1) // ROUNDS)
-                for number in range(ROUNDS):
-                    count = chunk if number < ROUNDS - 1 else args.parked - 1 - chunk * (ROUNDS - 1)
+                rounds = args.park_rounds
+                chunk = max(1, (args.parked - 1) // rounds)
+                for number in range(rounds):
+                    count = chunk if number < rounds - 1 else args.parked - 1 - chunk * (rounds - 1)
                     offset = len(product.handles)
                     parks_product: list[Park] = [
                         functools.partial(park_product, running, tenants[n % len(tenants)])
@@ -158,19 +159,20 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     sides: list[tuple[list[Park], Side, WorkerProcess]] = [
                         (parks_product, product, running.product),
                         (parks_bare, bare, running.bare),
-                    ]
+                    ][: 1 if args.product_only else 2]
                     for parks, side, worker in sides if number % 2 == 0 else reversed(sides):
                         await timed(parks, args.at_once, side, worker)
                 product.rss_parked_mb, bare.rss_parked_mb = rss(running.product), rss(running.bare)
                 k = min(args.queries, args.parked - 1)
                 await query_latencies(running, product, running.product, running.status, k)
-                await query_latencies(running, bare, running.bare, running.bare_status, k)
+                if not args.product_only:
+                    await query_latencies(running, bare, running.bare, running.bare_status, k)
     return {
         "parked": args.parked,
         "clients": len(tenants),
         "shape": shape.__dict__,
         "product": product.summary(),
-        "bare": bare.summary(),
+        "bare": None if args.product_only else bare.summary(),
         "load": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -185,6 +187,17 @@ def add_arguments(parser: argparse.ArgumentParser, parked: int = 1000) -> None:
     parser.add_argument("--clients", type=int, default=100, help="distinct client SCIM endpoints (default 100)")
     parser.add_argument("--at-once", type=int, default=10, help="engagements driven at once (default 10)")
     parser.add_argument("--queries", type=int, default=50, help="status queries per measure (default 50)")
+    parser.add_argument(
+        "--park-rounds",
+        type=int,
+        default=ROUNDS,
+        help=f"rounds of parking, the RSS read after each (default {ROUNDS}; at least {ROUNDS} for a median rate)",
+    )
+    parser.add_argument(
+        "--product-only",
+        action="store_true",
+        help="park the product's engagements only (its memory at a size the bare side would double the time of)",
+    )
 
 
 def entrypoint() -> None:
@@ -193,8 +206,8 @@ def entrypoint() -> None:
     add_worker_settings(parser)
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(sys.argv[1:])
-    if args.parked < ROUNDS + 1:
-        parser.error(f"--parked must be at least {ROUNDS + 1}")
+    if args.park_rounds < 1 or args.parked < args.park_rounds + 1:
+        parser.error("--park-rounds must be at least 1 and --parked more than it")
     measure_and_emit(measure, args, log)
 
 
