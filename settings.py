@@ -160,11 +160,13 @@ class Settings(BaseSettings):
     # --- The worker's own limits (worker.py, Temporal's Worker options). Each cached workflow keeps its
     # state and sandbox in memory; a workflow not in the cache is replayed from its history when it
     # next has work or a query (a long-lived engagement parked in delivery pays that once per wake-up).
-    worker_max_cached_workflows: int = Field(default=150, ge=0)
+    worker_max_cached_workflows: int = Field(default=100, ge=0)
     """How many workflow runs the worker keeps in memory (about 0.4 MB each, measured); 0 turns the cache
     off. Temporal's default is 1000: with thousands of engagements parked that is about 500 MB, where
-    150 keeps the worker near 200 MB, at the price of a replay (about 100 ms) when an engagement out of
-    the cache next wakes or is asked for its status (bench/README.md "parked")."""
+    100 keeps the worker near 180 MB however many are parked, at the price of a replay (about 100 ms)
+    when an engagement out of the cache next wakes. ``status`` reads the run's memo, so it costs no
+    replay (bench/README.md "parked"). Raise it on a worker with memory to spare, or when more than
+    this many engagements are busy at once (each would be replayed at each of its workflow tasks)."""
     worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
     """How many workflow tasks (activations, queries) the worker runs at once (Temporal's default)."""
     worker_max_concurrent_activities: int = Field(default=100, ge=1)

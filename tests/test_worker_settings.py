@@ -39,7 +39,7 @@ async def test_worker_limits_are_settings(
     env: WorkflowEnvironment, store: EngagementStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the defaults (Temporal's cache: 1000; its sticky timeout: 10 s)
-    assert limits_of(env, store, tmp_path, None) == ([150, 100, 100], timedelta(seconds=10))
+    assert limits_of(env, store, tmp_path, None) == ([100, 100, 100], timedelta(seconds=10))
     monkeypatch.setenv("WORKER_MAX_CACHED_WORKFLOWS", "250")
     monkeypatch.setenv("WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", "20")
     monkeypatch.setenv("WORKER_MAX_CONCURRENT_ACTIVITIES", "30")
