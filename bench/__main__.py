@@ -82,11 +82,10 @@ async def throughput_rows(args: argparse.Namespace) -> list[Row]:
 async def parked_rows(args: argparse.Namespace) -> list[Row]:
     result = await parked.measure(args)
     product, n = result["product"], result["parked"]
-    bare: dict[str, Any] = result["bare"] or {}  # none with --product-only
+    bare: dict[str, Any] | None = result["bare"]  # none with --product-only
 
-    def of_bare(key: str, index: int | None = None) -> float | None:
-        value = bare.get(key)
-        return value if value is None or index is None else value[index]
+    def of_bare(key: str) -> Any:
+        return None if bare is None else bare[key]
 
     return [
         Row(
@@ -94,7 +93,7 @@ async def parked_rows(args: argparse.Namespace) -> list[Row]:
         ),
         Row("parking rate, per s", of_bare("parking_rate_per_second"), product["parking_rate_per_second"], ">= 0.8x"),
         *(
-            Row(f"status p95, {label}", of_bare(key, 1), product[key][1], "<= 50 ms", " ms")
+            Row(f"status p95, {label}", None if bare is None else bare[key][1], product[key][1], "<= 50 ms", " ms")
             for label, key in (("cached", "status_cached_p50_p95_ms"), ("not cached", "status_uncached_p50_p95_ms"))
         ),
     ]
