@@ -11,6 +11,7 @@ may be a duplicate beats a lost contractual notice, and the window makes a dupli
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -45,6 +46,12 @@ class EmailOutcome(BaseModel):
     """Recipients the message was handed to (now or on an earlier attempt)."""
     failed: list[str]
     """Recipients the provider refused for good; recorded as failed, the engagement carries on."""
+
+
+RECIPIENTS_AT_ONCE = 4
+"""Messages of one email handed over together: SendGrid's answers (a round trip over the internet
+each) are waited for side by side, not one after another; each message holds one database
+connection at a time."""
 
 
 def _utc_now() -> datetime:
@@ -83,16 +90,26 @@ class EmailActivities:
 
     @activity.defn(name="send_email")
     async def send_email(self, request: EmailRequest) -> EmailOutcome:
+        """Each recipient's message is handed over at once, up to ``RECIPIENTS_AT_ONCE`` together: every
+        one is settled (sent, refused, waiting, or failed and left to the retry) before the first failure,
+        in recipient order, fails the attempt; a message is never cut off between "sending" and its answer."""
         request = self._with_link(request)
         outcome = EmailOutcome(sent=[], failed=[])
         waits: list[timedelta] = []
-        for recipient in request.recipients:
-            try:
-                delivered = await self._deliver(request, recipient)
-            except _Wait as wait:
-                waits.append(wait.delay)
-                continue
-            (outcome.sent if delivered else outcome.failed).append(recipient.email)
+        at_once = asyncio.Semaphore(RECIPIENTS_AT_ONCE)
+
+        async def deliver(recipient: Recipient) -> bool:
+            async with at_once:
+                return await self._deliver(request, recipient)
+
+        results = await asyncio.gather(*(deliver(r) for r in request.recipients), return_exceptions=True)
+        for recipient, result in zip(request.recipients, results, strict=True):
+            if isinstance(result, _Wait):
+                waits.append(result.delay)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                (outcome.sent if result else outcome.failed).append(recipient.email)
         if waits:
             raise ApplicationError(
                 f"{len(waits)} message(s) of unknown outcome: waiting for SendGrid's delivery events",

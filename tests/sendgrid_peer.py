@@ -17,7 +17,8 @@ base64 ``content`` and a ``filename``; ``disposition`` is ``attachment`` or ``in
 Tests can script the next responses: a failure with any status (``fail_next``), a ``429`` with the
 ``X-RateLimit-*`` headers (``rate_limit_next``), a slow answer (``delay_next``), or no answer until
 the test lets it go (``hold_next``: an outage that keeps a send in flight; ``held``, ``release``). Scripted
-behaviours are consumed first-in, first-out, one per mail-send request.
+behaviours are consumed first-in, first-out, one per mail-send request. ``refuse_address`` answers every
+send to one address with a failure, whatever order the sends of one email arrive in.
 
 The Event Webhook side: ``delivery_event`` shapes the events SendGrid posts about an accepted
 message (its custom args at the top level), and ``EventWebhookSigner`` signs a post the way the
@@ -119,6 +120,22 @@ class _Hold:
 
 
 _Scripted = _Failure | _RateLimit | _Delay | _Hold
+
+
+def _error_data(status: int, body: bytes | str | dict[str, Any] | None) -> bytes:
+    if body is None:
+        return error_body(_DEFAULT_MESSAGES.get(status, "error"))
+    if isinstance(body, dict):
+        return json.dumps(body).encode()
+    return body.encode() if isinstance(body, str) else body
+
+
+def _first_recipient(payload: Any) -> str:
+    """The first "to" address of a mail send, lower case ("" when the payload has none)."""
+    try:
+        return str(payload["personalizations"][0]["to"][0]["email"]).lower()
+    except (KeyError, IndexError, TypeError):
+        return ""
 
 
 class ValidationError(Exception):
@@ -313,6 +330,10 @@ class _State:
     released: threading.Event = field(default_factory=threading.Event)
     held: int = 0
     """Mail sends waiting, unanswered, for ``release``."""
+    most_held: int = 0
+    """The most mail sends held unanswered at one time."""
+    refused: dict[str, _Failure] = field(default_factory=dict)
+    """Addresses (lower case) whose every mail send is answered with this failure."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -365,7 +386,9 @@ class _Handler(BaseHTTPRequestHandler):
         scripted: _Scripted | None = None
         if path == MAIL_SEND_PATH and self.command == "POST":
             with state.lock:
-                scripted = state.script.popleft() if state.script else None
+                scripted = state.refused.get(_first_recipient(payload)) or (
+                    state.script.popleft() if state.script else None
+                )
 
         if isinstance(scripted, _Delay):
             if state.stopping.wait(scripted.seconds):
@@ -374,6 +397,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(scripted, _Hold):
             with state.lock:
                 state.held += 1
+                state.most_held = max(state.most_held, state.held)
             while not state.released.wait(0.05):
                 if state.stopping.is_set():
                     self.close_connection = True
@@ -530,15 +554,14 @@ class SendGridPeer:
         headers: dict[str, str] | None = None,
     ) -> None:
         """Answer the next ``count`` mail sends with ``status`` and an error body (SendGrid's shape by default)."""
-        if body is None:
-            data = error_body(_DEFAULT_MESSAGES.get(status, "error"))
-        elif isinstance(body, dict):
-            data = json.dumps(body).encode()
-        elif isinstance(body, str):
-            data = body.encode()
-        else:
-            data = body
-        self._enqueue(_Failure(status=status, body=data, headers=dict(headers or {})), count)
+        self._enqueue(_Failure(status=status, body=_error_data(status, body), headers=dict(headers or {})), count)
+
+    def refuse_address(self, address: str, status: int, body: bytes | str | dict[str, Any] | None = None) -> None:
+        """Answer every mail send to ``address`` with ``status`` and an error body, in whatever order
+        the sends arrive (the scripted answers are left for the other sends)."""
+        data = _error_data(status, body)
+        with self._state.lock:
+            self._state.refused[address.lower()] = _Failure(status=status, body=data, headers={})
 
     def rate_limit_next(self, reset_in_seconds: float, count: int = 1, *, limit: int = 600) -> None:
         """Answer the next ``count`` mail sends with a 429 whose X-RateLimit-Reset is that far ahead."""
@@ -561,6 +584,12 @@ class SendGridPeer:
         """How many mail sends are waiting, unanswered, for ``release``."""
         with self._state.lock:
             return self._state.held
+
+    @property
+    def most_held(self) -> int:
+        """The most mail sends that were held unanswered at one time (how many a client had in flight)."""
+        with self._state.lock:
+            return self._state.most_held
 
     def release(self) -> None:
         """Answer every held mail send (and any held later) with its scripted status."""

@@ -351,7 +351,9 @@ async def test_send_email_activity_never_sends_twice(store: EngagementStore, pee
 async def test_send_email_activity_records_rejection_and_carries_on(store: EngagementStore, peer: SendGridPeer) -> None:
     activities = email_activities(store, peer)
     request = nda_request(SIGNATORY, MANAGER)
-    peer.fail_next(400, body=error_body("Does not contain a valid address.", "personalizations.0.to.0.email"))
+    peer.refuse_address(
+        SIGNATORY.email, 400, body=error_body("Does not contain a valid address.", "personalizations.0.to.0.email")
+    )
 
     outcome = await ActivityEnvironment().run(activities.send_email, request)
     assert outcome.failed == [SIGNATORY.email]

@@ -18,7 +18,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.email import EmailActivities, EmailOutcome, EmailRequest
+from activities.email import RECIPIENTS_AT_ONCE, EmailActivities, EmailOutcome, EmailRequest
 from adapters.db import EngagementStore
 from adapters.email import EmailSender, OutboxFolderSender, OutgoingEmail, SendGridSender, SendReceipt
 from adapters.outbox import OutboxStore
@@ -26,6 +26,7 @@ from adapters.sendgrid_events import DeliveryEventStore, parse_post
 from domain.email_kinds import EmailKind, Recipient, message_key
 from domain.spec import parse_spec
 from emails.samples import sample_facts
+from tests.helpers import eventually
 from tests.sample_spec import spec_data
 from tests.sendgrid_peer import PeerRequest, SendGridPeer, delivery_event
 
@@ -42,19 +43,21 @@ class WorkerDies(Exception):
 
 
 class DiesAfterHandingOver:
-    """A real sender, but the attempt dies right after the sender took the message."""
+    """A real sender, but the attempt dies right after the sender took the message (``only``: a message
+    to that address; the recipients of one email are handed over side by side, in no set order)."""
 
-    def __init__(self, inner: EmailSender, deaths: int = 1) -> None:
+    def __init__(self, inner: EmailSender, deaths: int = 1, only: str | None = None) -> None:
         self._inner = inner
         self.name = inner.name
         self.from_email = inner.from_email
         self.from_name = inner.from_name
         self.idempotent = inner.idempotent
         self.deaths = deaths
+        self._only = only
 
     async def send(self, message: OutgoingEmail) -> SendReceipt:
         receipt = await self._inner.send(message)
-        if self.deaths:
+        if self.deaths and self._only in (None, message.to_email):
             self.deaths -= 1
             raise WorkerDies("the worker died after SendGrid's 202")
         return receipt
@@ -95,11 +98,11 @@ async def attempt(activities: EmailActivities, request: EmailRequest) -> EmailOu
 
 
 async def dies_after_sendgrid_accepted(
-    store: EngagementStore, peer: SendGridPeer, clock: Clock, request: EmailRequest
+    store: EngagementStore, peer: SendGridPeer, clock: Clock, request: EmailRequest, only: str | None = None
 ) -> None:
     """A first attempt whose worker dies once SendGrid has accepted the message, before it is marked sent."""
     with pytest.raises(WorkerDies):
-        await attempt(activities(store, DiesAfterHandingOver(sendgrid(peer)), clock), request)
+        await attempt(activities(store, DiesAfterHandingOver(sendgrid(peer), only=only), clock), request)
 
 
 async def must_wait(activities: EmailActivities, request: EmailRequest) -> timedelta:
@@ -248,7 +251,7 @@ async def late_acceptance(peer: SendGridPeer) -> PeerRequest:
 async def test_one_unknown_message_does_not_hold_back_the_others(store: EngagementStore, peer: SendGridPeer) -> None:
     clock = Clock()
     request = request_to(SIGNATORY, MANAGER)
-    await dies_after_sendgrid_accepted(store, peer, clock, request)
+    await dies_after_sendgrid_accepted(store, peer, clock, request, only=SIGNATORY.email)
     retry = activities(store, sendgrid(peer), clock)
 
     await must_wait(retry, request)
@@ -290,3 +293,82 @@ async def test_a_session_invite_carries_the_invitation_to_sendgrid(store: Engage
     assert f'ORGANIZER;CN="{SENDER_NAME}":mailto:{SENDER}' in ics
     assert f"mailto:{SIGNATORY.email}" in ics and f"UID:{request.facts['session_uid']}" in ics
     assert accepted.payload["categories"] == ["session_invite"]
+
+
+def people(count: int) -> list[Recipient]:
+    return [Recipient(name=f"Person {n}", email=f"person{n}@acme.example") for n in range(count)]
+
+
+async def test_the_recipients_of_one_email_are_handed_over_side_by_side(
+    store: EngagementStore, peer: SendGridPeer
+) -> None:
+    clock = Clock()
+    recipients = people(3)
+    request = request_to(*recipients)
+    peer.hold_next(503, count=3)
+    sender = activities(store, sendgrid(peer, timeout_seconds=60), clock)
+    first = asyncio.create_task(attempt(sender, request))
+
+    async def all_in_flight() -> bool:
+        return peer.held == len(recipients)
+
+    await eventually(all_in_flight, "every recipient's message in flight at once")  # one after another: never
+    peer.release()
+    with pytest.raises(ApplicationError) as caught:
+        await first
+    assert caught.value.type == "EmailTemporarilyFailed"
+    assert [(await row_of(store, request, r)).state for r in recipients] == ["pending"] * 3
+
+    outcome = await attempt(sender, request)
+    assert outcome.sent == [r.email for r in recipients]  # in recipient order, whatever order they went in
+    assert sorted(keys_sent(peer)) == sorted(
+        message_key(request.engagement_id, request.step, r.email, 1) for r in recipients
+    )
+
+
+async def test_no_more_than_a_few_messages_of_one_email_are_in_flight_at_once(
+    store: EngagementStore, peer: SendGridPeer
+) -> None:
+    clock = Clock()
+    recipients = people(RECIPIENTS_AT_ONCE + 3)
+    request = request_to(*recipients)
+    peer.hold_next(503, count=len(recipients))
+    sender = activities(store, sendgrid(peer, timeout_seconds=60), clock)
+    first = asyncio.create_task(attempt(sender, request))
+
+    async def bound_reached() -> bool:
+        return peer.held == RECIPIENTS_AT_ONCE
+
+    await eventually(bound_reached, "the first messages in flight")
+    peer.release()
+    with pytest.raises(ApplicationError):
+        await first
+    assert len(peer.requests) == len(recipients)  # every one was tried, the later ones as the first answered
+    assert peer.most_held == RECIPIENTS_AT_ONCE
+
+    assert (await attempt(sender, request)).sent == [r.email for r in recipients]
+    assert len(peer.received) == len(recipients)
+
+
+async def test_a_failure_of_one_recipient_waits_for_the_others_to_settle(
+    store: EngagementStore, peer: SendGridPeer
+) -> None:
+    """A message is never cut off between "sending" and its answer because another one failed."""
+    clock = Clock()
+    request = request_to(SIGNATORY, MANAGER)
+    peer.refuse_address(SIGNATORY.email, 500)  # a temporary failure: the attempt fails
+    peer.hold_next(503)  # ... while the manager's message waits for its answer (503 once let go)
+    sender = activities(store, sendgrid(peer, timeout_seconds=60), clock)
+    first = asyncio.create_task(attempt(sender, request))
+
+    async def manager_in_flight() -> bool:
+        return peer.held == 1 and any(r.status == 500 for r in peer.requests)
+
+    await eventually(manager_in_flight, "the signatory refused and the manager's message in flight")
+    assert not first.done()  # the signatory's failure is not raised while the manager's send is open
+    peer.release()
+    with pytest.raises(ApplicationError) as caught:
+        await first
+    assert caught.value.type == "EmailTemporarilyFailed"
+    assert (await row_of(store, request, MANAGER)).state == "pending"  # released, never left "sending"
+    assert (await row_of(store, request, SIGNATORY)).state == "pending"
