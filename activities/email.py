@@ -102,8 +102,14 @@ class EmailActivities:
             async with at_once:
                 return await self._deliver(request, recipient)
 
-        results = await asyncio.gather(*(deliver(r) for r in request.recipients), return_exceptions=True)
-        for recipient, result in zip(request.recipients, results, strict=True):
+        # One message per address: the same address twice would race for its one outbox row.
+        unique: dict[str, Recipient] = {}
+        for r in request.recipients:
+            unique.setdefault(r.email.lower(), r)
+        settled = await asyncio.gather(*(deliver(r) for r in unique.values()), return_exceptions=True)
+        by_address = dict(zip(unique, settled, strict=True))
+        for recipient in request.recipients:
+            result = by_address[recipient.email.lower()]
             if isinstance(result, _Wait):
                 waits.append(result.delay)
             elif isinstance(result, BaseException):

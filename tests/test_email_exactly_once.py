@@ -372,3 +372,18 @@ async def test_a_failure_of_one_recipient_waits_for_the_others_to_settle(
     assert caught.value.type == "EmailTemporarilyFailed"
     assert (await row_of(store, request, MANAGER)).state == "pending"  # released, never left "sending"
     assert (await row_of(store, request, SIGNATORY)).state == "pending"
+
+
+async def test_an_address_listed_twice_is_sent_one_message(store: EngagementStore, peer: SendGridPeer) -> None:
+    """An address listed twice (in any case) is one message, handed over once and reported for each listing
+    (the activity delivers each address once: side by side, two deliveries would race for its one row)."""
+    clock = Clock()
+    shouting = Recipient(name=SIGNATORY.name, email=SIGNATORY.email.upper())
+    request = request_to(SIGNATORY, MANAGER, shouting)
+    outcome = await attempt(activities(store, sendgrid(peer), clock), request)
+
+    assert outcome.sent == [SIGNATORY.email, MANAGER.email, shouting.email] and outcome.failed == []
+    assert sorted(keys_sent(peer)) == sorted(
+        message_key(request.engagement_id, request.step, r.email, 1) for r in (SIGNATORY, MANAGER)
+    )
+    assert (await row_of(store, request, SIGNATORY)).state == "sent"
