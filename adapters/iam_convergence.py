@@ -140,12 +140,14 @@ async def _change(
     held: frozenset[str],
     result: Convergence,
 ) -> None:
-    for group in adding:
-        await directory.add_member(group, user_id)
-        result.operations.append({"op": "add_member", "group": group, "outcome": "done"})
-        result.added.append(group)
+    """Take away before granting: a grant that cannot be made (its group missing in the IAM, a refusal)
+    must never hold back the removal of what the identity is no longer to hold (a role change)."""
     for group in removing:
         outcome = await directory.remove_member(group, user_id)
         result.operations.append({"op": "remove_member", "group": group, "outcome": outcome})
         if outcome == "removed" and group in held:
             result.removed.append(group)
+    for group in adding:
+        await directory.add_member(group, user_id)
+        result.operations.append({"op": "add_member", "group": group, "outcome": "done"})
+        result.added.append(group)

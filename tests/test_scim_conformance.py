@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from adapters.db import EngagementStore
 from adapters.iam_convergence import Target, converge
-from adapters.scim import ScimDirectory
+from adapters.scim import GroupNotFound, ScimDirectory
 from adapters.scim_http import ScimConflict, ScimDiscoveryError
 from domain.vocabulary import Phase
 from tests.conftest import PeerFarm
@@ -140,6 +141,28 @@ async def test_drift_is_seen_through_the_stale_before_and_corrected(setup: Setup
         assert {op["group"] for op in again.operations if op["op"] == "remove_member"} == set(setup.groups[1:])
     else:
         assert again.verified and again.removed == [setup.groups[2]]
+
+
+async def test_a_grant_that_cannot_be_made_never_holds_back_a_removal(setup: Setup) -> None:
+    """A role change whose new group the client has not created yet: the old group is taken away at
+    once, and the convergence fails on the missing group (to be retried once it exists)."""
+    user = unique("gus") + "@firm.example"
+    await converge(setup.iam, setup.target(user, {setup.groups[0]}))
+    missing = unique("not-created")
+    moved = replace(
+        setup.target(user, {missing}, expected_groups=frozenset({setup.groups[0]}), expected_active=True),
+        scope=frozenset({*setup.groups, missing}),
+    )
+    with pytest.raises(GroupNotFound):
+        await converge(setup.iam, moved)
+    assert await setup.truth(user) == (True, set())  # the old role's group is gone already
+
+    await setup.owner.create_group(missing)  # the IAM owner creates it: the retry grants it
+    retried = await converge(setup.iam, moved)
+    assert retried.groups == {missing} or not retried.verified
+    assert setup.peer.name == "opaque" or retried.verified
+    found = await setup.owner.find_user(user)
+    assert found is not None and found.id in await setup.owner.members(missing)
 
 
 async def test_a_convergence_that_changes_nothing_costs_at_most_four_requests(setup: Setup) -> None:
